@@ -1,0 +1,44 @@
+"""The ImageNet-1k classifier (EfficientNet-Lite2, or Lite0 as the fast option)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pixlens.analysis.runtime import OnnxModel, model_path
+
+Array = np.ndarray[Any, np.dtype[np.float32]]
+
+INPUT_SIZES = {"efficientnet_lite2": 260, "efficientnet_lite0": 224}
+
+
+class Classifier:
+    """Softmax probabilities over the 1,000 ImageNet classes, on batches."""
+
+    def __init__(self, variant: str, threads: int) -> None:
+        if variant not in INPUT_SIZES:
+            raise ValueError(f"unknown classifier {variant!r} (known: {', '.join(INPUT_SIZES)})")
+        self.variant = variant
+        self.size = INPUT_SIZES[variant]
+        self.model = OnnxModel(model_path(f"{variant}.onnx"), threads)
+
+    def preprocess(self, image: Image.Image) -> Array:
+        """Shorter side to size+32, centre crop, (x/255 - 0.5)/0.5, CHW: done as one resize of the crop box."""
+        width, height = image.size
+        scale = (self.size + 32) / min(width, height)
+        crop = self.size / scale  # the crop's side in source pixels
+        left, top = (width - crop) / 2, (height - crop) / 2
+        resized = image.resize(
+            (self.size, self.size), Image.Resampling.BILINEAR, box=(left, top, left + crop, top + crop)
+        )
+        pixels = np.asarray(resized, dtype=np.float32)
+        return ((pixels * (2 / 255.0)) - 1.0).transpose(2, 0, 1)
+
+    def predict(self, batch: Array) -> Array:
+        """Probabilities [N, 1000] for a batch [N, 3, S, S]."""
+        (logits,) = self.model.run(batch)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)

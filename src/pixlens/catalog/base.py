@@ -1,0 +1,71 @@
+"""The Catalog port: one record per image, keyed by the image's key, plus the indexes that make search fast."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pixlens.query import Node, Term
+from pixlens.record import ImageRecord, Status
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What reconcile needs to know about a catalogued image, without loading its record."""
+
+    key: str
+    status: Status
+    etag: str | None
+    sha256: str | None
+    versions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the image, its rank score (0-100) and the labels that matched, with confidences."""
+
+    key: str
+    score: float
+    matched: dict[str, float] = field(default_factory=dict)
+
+
+# Turns one query term into the index entries it must match (label names, or "category:<Name>").
+Resolver = Callable[[Term], list[str]]
+
+
+class Catalog(Protocol):
+    """Storage of records. Every method is safe to call from several threads."""
+
+    def get(self, key: str) -> ImageRecord | None:
+        """The record of an image, or None."""
+
+    def put(self, records: Iterable[ImageRecord]) -> None:
+        """Insert or replace records, with their index entries, in one transaction (idempotent)."""
+
+    def mark_pending(self, items: Iterable[tuple[str, str | None]], force: bool = False) -> int:
+        """Record (key, etag) jobs as pending unless the catalog already has that etag (or ``force``)."""
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove images and their index entries; returns how many existed."""
+
+    def states(self, keys: Iterable[str] | None = None) -> Iterator[ImageState]:
+        """The state of every image (or of the given keys), for reconcile."""
+
+    def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
+        """Images matching a parsed query, best first."""
+
+    def count(self, query: Node, resolve: Resolver) -> int:
+        """How many images match a parsed query."""
+
+    def label_names(self) -> list[str]:
+        """Every label name the index holds."""
+
+    def labels(self) -> list[tuple[str, int]]:
+        """Every indexed label (parents included) with its number of images, most frequent first."""
+
+    def stats(self) -> dict[str, object]:
+        """Counts by status, number of labels, size on disk."""
+
+    def close(self) -> None:
+        """Release connections."""

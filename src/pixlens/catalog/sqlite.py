@@ -1,0 +1,311 @@
+"""The SQLite catalog: the embedded default.
+
+One row per image (the record as JSON plus the columns reconcile needs) and an inverted index
+``label_index(label, confidence, image_id)`` that holds every label, every parent and every category of each image,
+so that "all images with X" is one index range read, already in confidence order. WAL mode; all writes go
+through one connection under a lock, reads use one connection per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pixlens.catalog.base import Hit, ImageState, Resolver
+from pixlens.catalog.sqlplan import compile_query, positive_entries
+from pixlens.errors import CatalogError
+from pixlens.query import Node
+from pixlens.record import ImageRecord, Status, utc_now
+
+CATEGORY_PREFIX = "category:"
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_images_and_label_index",
+        """
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            etag TEXT,
+            sha256 TEXT,
+            versions TEXT NOT NULL DEFAULT '{}',
+            record TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX images_by_status ON images(status);
+        CREATE TABLE label_index (
+            label TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            image_id INTEGER NOT NULL,
+            PRIMARY KEY (label, confidence, image_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX label_index_by_image ON label_index(image_id);
+        CREATE TABLE label_counts (
+            label TEXT PRIMARY KEY,
+            images INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+]
+
+
+class SqliteCatalog:
+    """Catalog in one SQLite file (``sqlite:///path/to/catalog.db``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+
+    # -- connections ----
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-65536")
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _migrate(self) -> None:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK")
+                    raise CatalogError(f"catalog migration {name} failed: {exc}") from exc
+
+    def _write(self, work: Any) -> Any:
+        """Run ``work(conn)`` in one write transaction."""
+        with self._write_lock:
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise CatalogError(f"catalog write failed ({self.path}): {exc}") from exc
+            return result
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        try:
+            return self._reader().execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
+
+    # -- records ----
+    def get(self, key: str) -> ImageRecord | None:
+        rows = self._read("SELECT record, status FROM images WHERE key = ?", (key,))
+        if not rows:
+            return None
+        record = ImageRecord.model_validate_json(rows[0][0])
+        record.Status = Status(rows[0][1])  # a changed image is pending while its old record stays searchable
+        return record
+
+    def put(self, records: Iterable[ImageRecord]) -> None:
+        batch = list(records)
+        if batch:
+            self._write(lambda conn: self._put_all(conn, batch))
+
+    def _put_all(self, conn: sqlite3.Connection, records: list[ImageRecord]) -> None:
+        for record in records:
+            self._put_one(conn, record)
+
+    def _put_one(self, conn: sqlite3.Connection, record: ImageRecord) -> None:
+        row = conn.execute(
+            """INSERT INTO images (key, status, etag, sha256, versions, record, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(key) DO UPDATE SET status = excluded.status, etag = excluded.etag,
+                   sha256 = excluded.sha256, versions = excluded.versions, record = excluded.record,
+                   updated_at = excluded.updated_at
+               RETURNING id""",
+            (
+                record.ImageName,
+                record.Status.value,
+                record.ETag,
+                record.ContentSha256,
+                json.dumps(record.AnalyzerVersions, sort_keys=True),
+                record.to_json(),
+                utc_now(),
+            ),
+        ).fetchone()
+        image_id = row[0]
+        self._unindex(conn, image_id)
+        entries = dict(record.indexed_labels())
+        entries.update({CATEGORY_PREFIX + name: conf for name, conf in record.categories().items()})
+        conn.executemany(
+            "INSERT INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
+            [(label, round(conf, 3), image_id) for label, conf in entries.items()],
+        )
+        conn.executemany(
+            """INSERT INTO label_counts (label, images) VALUES (?, 1)
+               ON CONFLICT(label) DO UPDATE SET images = images + 1""",
+            [(label,) for label in entries],
+        )
+
+    @staticmethod
+    def _unindex(conn: sqlite3.Connection, image_id: int) -> None:
+        conn.execute(
+            """UPDATE label_counts SET images = images - 1
+               WHERE label IN (SELECT label FROM label_index WHERE image_id = ?)""",
+            (image_id,),
+        )
+        conn.execute("DELETE FROM label_counts WHERE images <= 0")
+        conn.execute("DELETE FROM label_index WHERE image_id = ?", (image_id,))
+
+    def mark_pending(self, items: Iterable[tuple[str, str | None]], force: bool = False) -> int:
+        jobs = list(items)
+
+        def work(conn: sqlite3.Connection) -> int:
+            marked = 0
+            for key, etag in jobs:
+                row = conn.execute("SELECT status, etag FROM images WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    record = ImageRecord(ImageName=key, ETag=etag)
+                    conn.execute(
+                        """INSERT INTO images (key, status, etag, record, updated_at)
+                           VALUES (?, 'pending', ?, ?, ?)""",
+                        (key, etag, record.to_json(), utc_now()),
+                    )
+                    marked += 1
+                elif force or row[0] == Status.PENDING.value or row[1] != etag or etag is None:
+                    # A changed image keeps its old labels searchable until the new analysis replaces them.
+                    conn.execute("UPDATE images SET status = 'pending' WHERE key = ?", (key,))
+                    marked += 1
+            return marked
+
+        return int(self._write(work)) if jobs else 0
+
+    def delete(self, keys: Iterable[str]) -> int:
+        wanted = list(keys)
+
+        def work(conn: sqlite3.Connection) -> int:
+            removed = 0
+            for key in wanted:
+                row = conn.execute("SELECT id FROM images WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    self._unindex(conn, row[0])
+                    conn.execute("DELETE FROM images WHERE id = ?", (row[0],))
+                    removed += 1
+            return removed
+
+        return int(self._write(work)) if wanted else 0
+
+    def states(self, keys: Iterable[str] | None = None) -> Iterator[ImageState]:
+        sql = "SELECT key, status, etag, sha256, versions FROM images"
+        if keys is None:
+            rows = self._read(sql + " ORDER BY key")
+        else:
+            wanted = list(keys)
+            rows = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows += self._read(f"{sql} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+        for key, status, etag, sha256, versions in rows:
+            yield ImageState(key, Status(status), etag, sha256, json.loads(versions))
+
+    def pending(self) -> list[tuple[str, str | None]]:
+        return [
+            (k, e)
+            for k, e in self._read("SELECT key, etag FROM images WHERE status = 'pending' ORDER BY key")
+        ]
+
+    # -- search ----
+    def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
+        sql, params = compile_query(query, resolve)
+        rows = self._read(
+            f"""SELECT i.key, q.id, q.score FROM ({sql}) AS q JOIN images AS i ON i.id = q.id
+                ORDER BY q.score DESC, q.id DESC LIMIT ? OFFSET ?""",
+            [*params, limit, offset],
+        )
+        if not rows:
+            return []
+        entries = positive_entries(query, resolve)
+        matched: dict[int, dict[str, float]] = {row[1]: {} for row in rows}
+        if entries:
+            ids = list(matched)
+            for label, confidence, image_id in self._read(
+                f"""SELECT label, confidence, image_id FROM label_index
+                    WHERE image_id IN ({",".join("?" * len(ids))})
+                      AND label IN ({",".join("?" * len(entries))})""",
+                [*ids, *entries],
+            ):
+                matched[image_id][label.removeprefix(CATEGORY_PREFIX)] = confidence
+        return [
+            Hit(key=key, score=round(score, 2), matched=matched[image_id]) for key, image_id, score in rows
+        ]
+
+    def count(self, query: Node, resolve: Resolver) -> int:
+        sql, params = compile_query(query, resolve)
+        return int(self._read(f"SELECT COUNT(*) FROM ({sql})", params)[0][0])
+
+    def labels(self) -> list[tuple[str, int]]:
+        rows = self._read(
+            "SELECT label, images FROM label_counts WHERE label NOT LIKE 'category:%' ORDER BY images DESC, label"
+        )
+        return [(label, count) for label, count in rows]
+
+    def label_names(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT label FROM label_counts")]
+
+    def stats(self) -> dict[str, object]:
+        by_status = dict.fromkeys((status.value for status in Status), 0)
+        by_status.update(
+            {
+                status: count
+                for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")
+            }
+        )
+        labels = self._read("SELECT COUNT(*) FROM label_counts WHERE label NOT LIKE 'category:%'")[0][0]
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {
+            "catalog": str(self.path),
+            "images": sum(by_status.values()),
+            **by_status,
+            "labels": labels,
+            "bytes": size,
+        }
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()

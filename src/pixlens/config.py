@@ -1,0 +1,139 @@
+"""Settings: one object, each setting declared once with its help text.
+
+Precedence, highest first: values given in code or on the command line, ``PIXLENS_*`` environment variables
+(nested with ``__``, e.g. ``PIXLENS_LABELS__MIN_CONFIDENCE=70``), ``pixlens.toml`` in the home folder, defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from pixlens.errors import ConfigError
+
+DEFAULT_HOME = Path(".pixlens")
+SETTINGS_FILE = "pixlens.toml"
+
+
+class LabelSettings(BaseModel):
+    """What the label analyser keeps (Rekognition's DetectLabels settings)."""
+
+    classifier: Literal["efficientnet_lite2", "efficientnet_lite0"] = Field(
+        "efficientnet_lite2", description="ImageNet classifier: lite2 (accurate, default) or lite0 (fast)."
+    )
+    min_confidence: float = Field(55.0, ge=0, le=100, description="Labels below this confidence are dropped.")
+    max_labels: int = Field(10, ge=1, le=1000, description="At most this many labels per image.")
+    accurate: bool = Field(
+        False,
+        description="Also run the detector on the mirror image and 2x2 tiles: better recall, ~6x slower.",
+    )
+    include_labels: list[str] = Field(
+        default_factory=list, description="Keep only these labels (and children)."
+    )
+    exclude_labels: list[str] = Field(default_factory=list, description="Drop these labels (and children).")
+    include_categories: list[str] = Field(
+        default_factory=list, description="Keep only labels in these categories."
+    )
+    exclude_categories: list[str] = Field(
+        default_factory=list, description="Drop labels in these categories."
+    )
+
+
+class DecodeSettings(BaseModel):
+    """Hard limits applied before and during decoding."""
+
+    max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Larger files are refused unread.")
+    max_pixels: int = Field(
+        100_000_000, ge=1, description="Larger images (width x height) are refused undecoded."
+    )
+    min_side: int = Field(
+        16, ge=1, description="Images with a smaller side are refused as too small to analyse."
+    )
+    work_size: int = Field(
+        1024, ge=256, description="Longer side of the one decoded copy the analysers share."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything pixlens can be told. See docs/CONFIGURATION.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIXLENS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(
+        DEFAULT_HOME, description="Folder that holds the catalog, thumbnails and pixlens.toml."
+    )
+    store: str = Field("", description="Folder (or file:// URL) of the images; default <home>/images.")
+    catalog: str = Field("", description="Catalog URL; default sqlite:///<home>/catalog.db.")
+    workers: int = Field(0, ge=0, description="Decode threads; 0 means one per CPU core.")
+    model_threads: int = Field(0, ge=0, description="Threads per model run; 0 means one per CPU core.")
+    batch_size: int = Field(8, ge=1, le=256, description="Images per model batch.")
+    watch_settle_seconds: float = Field(
+        1.0, ge=0, le=60, description="The watcher analyses a file once it has been quiet this long."
+    )
+    reconcile_interval: float = Field(
+        600.0, ge=0, description="While watching, reconcile every this many seconds (0: only at start)."
+    )
+    labels: LabelSettings = Field(default_factory=LabelSettings)  # type: ignore[arg-type]
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @property
+    def store_path(self) -> Path:
+        """The store folder (a ``file://`` URL or a plain path)."""
+        if not self.store:
+            return self.home / "images"
+        return Path(self.store.removeprefix("file://"))
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog or f"sqlite:///{self.home / 'catalog.db'}"
+
+    def cpu_count(self) -> int:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings for a home folder: arguments > PIXLENS_* > <home>/pixlens.toml > defaults."""
+    home_path = Path(home) if home is not None else Path(os.environ.get("PIXLENS_HOME", DEFAULT_HOME))
+    toml_file = home_path / SETTINGS_FILE
+
+    class _HomeSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_file if toml_file.is_file() else None)
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        settings = _HomeSettings(home=home_path, **given)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, toml_file)) from exc
+    except (OSError, ValueError) as exc:  # an unreadable or malformed pixlens.toml
+        raise ConfigError(f"cannot read {toml_file}: {exc}") from exc
+    return settings
+
+
+def _explain(exc: ValidationError, toml_file: Path) -> str:
+    lines = [f"invalid settings (from arguments, PIXLENS_* variables or {toml_file}):"]
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)

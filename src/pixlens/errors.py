@@ -1,0 +1,57 @@
+"""One exception tree for pixlens.
+
+    PixlensError
+    ├── ConfigError        a setting is wrong or a needed driver is missing
+    ├── DecodeError        an image could not be read (corrupt, truncated, too large, not an image)
+    ├── ModelError         a bundled model file is missing, changed or failed to run
+    ├── StoreError         the object store could not list, read or write
+    ├── CatalogError       the catalog could not be read or written
+    └── QueryError         a search query is malformed (carries the position of the problem)
+
+A failure of one image is data in its record (``Status: failed``), not an exception that escapes the pipeline.
+"""
+
+from __future__ import annotations
+
+
+class PixlensError(Exception):
+    """Root of every error that pixlens raises on purpose."""
+
+
+class ConfigError(PixlensError):
+    """A setting is invalid, or an optional driver it needs is not installed."""
+
+
+class DecodeError(PixlensError):
+    """The bytes are not an image pixlens can analyse; the message says why, for a person."""
+
+
+class ModelError(PixlensError):
+    """A model file is missing, does not match its checksum, or failed to run."""
+
+
+class StoreError(PixlensError):
+    """The object store failed to list, read or write an object."""
+
+
+class CatalogError(PixlensError):
+    """The catalog failed to read or write."""
+
+
+class QueryError(PixlensError):
+    """A search query could not be parsed.
+
+    ``position`` is the 0-based character offset of the problem in ``query``, so that a caller can point at it.
+    """
+
+    def __init__(self, message: str, query: str = "", position: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.query = query
+        self.position = position
+
+    def pointer(self) -> str:
+        """The query with a caret under the problem, for a terminal."""
+        if self.position is None or not self.query:
+            return self.message
+        return f"{self.message}\n  {self.query}\n  {' ' * self.position}^"

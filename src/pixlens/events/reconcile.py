@@ -1,0 +1,63 @@
+"""Reconcile: compare the store with the catalog, so that nothing stays unanalysed when events are lost.
+
+An image needs work when the catalog lacks it, holds it with another etag, still has it pending (a crash), or
+analysed it with other analyser versions. A catalogued image that the store no longer has is deleted. Failed
+images are retried only when their content changes (or on request): they would fail the same way again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pixlens.catalog.base import Catalog
+from pixlens.pipeline import Job, Result
+from pixlens.record import Status
+from pixlens.store.base import ObjectStore
+
+
+@dataclass
+class ReconcilePlan:
+    new: list[Job] = field(default_factory=list)
+    changed: list[Job] = field(default_factory=list)
+    pending: list[Job] = field(default_factory=list)
+    outdated: list[Job] = field(default_factory=list)
+    retried: list[Job] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+
+    def jobs(self) -> list[Job]:
+        return [*self.new, *self.changed, *self.pending, *self.outdated, *self.retried]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "new": len(self.new),
+            "changed": len(self.changed),
+            "pending": len(self.pending),
+            "outdated": len(self.outdated),
+            "retried": len(self.retried),
+            "deleted": len(self.deleted),
+        }
+
+
+def plan_reconcile(
+    store: ObjectStore, catalog: Catalog, versions: dict[str, str], retry_failed: bool = False
+) -> ReconcilePlan:
+    plan = ReconcilePlan()
+    in_store = {info.key: info.etag for info in store.list()}
+    for state in catalog.states():
+        etag = in_store.pop(state.key, None)
+        if etag is None:
+            plan.deleted.append(state.key)
+            continue
+        job = Job(state.key, etag)
+        if state.etag != etag:
+            plan.changed.append(job)
+        elif state.status is Status.PENDING:
+            plan.pending.append(job)
+        elif state.status is Status.FAILED:
+            if retry_failed:
+                plan.retried.append(job)
+        elif state.versions != versions:
+            plan.outdated.append(job)
+    plan.new = [Job(key, etag) for key, etag in sorted(in_store.items())]
+    return plan

@@ -1,0 +1,172 @@
+"""The one handler every runner calls: a job (key, etag) -> an analysed record in the catalog.
+
+    fetch bytes (ObjectStore) -> sha256 -> skip if unchanged -> decode once -> prepare per analyser
+        -> analysers on a batch -> catalog.put
+
+``prepare`` (fetch, hash, decode, model inputs) is thread-safe and runs in worker threads; ``analyze`` runs the
+models on a batch. Nothing here knows which store, catalog or queue it runs on. A failure of one image becomes
+a record with ``Status: failed`` and a clear ``Error``; it never stops the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pixlens.analysis.base import Analyzer
+from pixlens.catalog.base import Catalog
+from pixlens.errors import DecodeError, ModelError, PixlensError, StoreError
+from pixlens.imageio import DecodeLimits, decode
+from pixlens.record import ImageRecord, Status, utc_now
+from pixlens.store.base import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Analyse the object ``key``; ``etag`` is the store's change token when the job was made (may be None)."""
+
+    key: str
+    etag: str | None = None
+
+
+class Outcome(StrEnum):
+    ANALYZED = "analyzed"
+    UNCHANGED = "unchanged"  # same content and models as the catalogued record: nothing to do
+    FAILED = "failed"
+    VANISHED = "vanished"  # the object was deleted before it could be read: it leaves the catalog
+
+
+@dataclass
+class Prepared:
+    """A job after the thread-safe half: either a record to finish, or an outcome that needs no models."""
+
+    job: Job
+    record: ImageRecord
+    outcome: Outcome | None = None  # set when no analysis is needed
+    inputs: list[Any] = field(default_factory=list)  # one per analyser
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str
+    outcome: Outcome
+    error: str | None = None
+
+
+class Pipeline:
+    def __init__(
+        self, store: ObjectStore, catalog: Catalog, analyzers: Sequence[Analyzer], limits: DecodeLimits
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.analyzers = list(analyzers)
+        self.limits = limits
+        self.versions = {analyzer.name: analyzer.version for analyzer in self.analyzers}
+
+    # -- thread-safe half ---------------------------------------------------------------------------------------
+    def prepare(self, job: Job) -> Prepared:
+        record = ImageRecord(ImageName=job.key, ETag=job.etag, AnalyzerVersions=self.versions)
+        try:
+            info = self.store.stat(job.key)
+            if info is None:
+                return Prepared(job, record, Outcome.VANISHED)
+            record.ETag = info.etag
+            data = self.store.read(job.key, self.limits.max_bytes)
+            record.Size = len(data)
+            record.ContentSha256 = hashlib.sha256(data).hexdigest()
+            if self._unchanged(record):
+                return Prepared(job, record, Outcome.UNCHANGED)
+            image = decode(data, self.limits)
+            del data
+            record.ContentType = image.content_type
+            record.Width, record.Height = image.width, image.height
+            record.Exif = dict(image.exif)
+            inputs = [analyzer.prepare(image) for analyzer in self.analyzers]
+        except StoreError as exc:
+            if self.store.stat(job.key) is None:
+                return Prepared(job, record, Outcome.VANISHED)
+            return self._failed(job, record, str(exc))
+        except DecodeError as exc:
+            return self._failed(job, record, str(exc))
+        except Exception as exc:  # a bug or a library error must still not lose the image
+            log.exception("unexpected error preparing %s", job.key)
+            return self._failed(job, record, f"unexpected error: {type(exc).__name__}: {exc}")
+        return Prepared(job, record, inputs=inputs)
+
+    def _unchanged(self, record: ImageRecord) -> bool:
+        """Already analysed with this content and these models (a touched or re-delivered file)."""
+        old = self.catalog.get(record.ImageName)
+        return (
+            old is not None
+            and old.Status in (Status.ANALYZED, Status.PENDING)
+            and old.AnalyzedAt is not None
+            and old.ContentSha256 == record.ContentSha256
+            and old.AnalyzerVersions == self.versions
+        )
+
+    @staticmethod
+    def _failed(job: Job, record: ImageRecord, reason: str) -> Prepared:
+        record.Status = Status.FAILED
+        record.Error = reason
+        record.AnalyzedAt = utc_now()
+        return Prepared(job, record, Outcome.FAILED)
+
+    # -- the models, on a batch ----
+    def analyze(self, batch: Sequence[Prepared]) -> list[Result]:
+        """Finish a batch of prepared jobs and write them to the catalog in one transaction."""
+        todo = [item for item in batch if item.outcome is None]
+        if todo:
+            self._run_models(todo)
+        results: list[Result] = []
+        to_put: list[ImageRecord] = []
+        vanished: list[str] = []
+        for item in batch:
+            outcome = item.outcome or Outcome.ANALYZED
+            if outcome is Outcome.VANISHED:
+                vanished.append(item.job.key)
+            elif outcome is Outcome.UNCHANGED:
+                self._refresh_etag(item.record, to_put)
+            else:
+                to_put.append(item.record)
+            results.append(Result(item.job.key, outcome, item.record.Error))
+        self.catalog.put(to_put)
+        self.catalog.delete(vanished)
+        return results
+
+    def _run_models(self, todo: list[Prepared]) -> None:
+        for index, analyzer in enumerate(self.analyzers):
+            try:
+                fields = analyzer.analyze([item.inputs[index] for item in todo])
+            except (ModelError, PixlensError) as exc:
+                for item in todo:
+                    self._failed(item.job, item.record, f"{analyzer.name} analyser failed: {exc}")
+                    item.outcome = Outcome.FAILED
+                continue
+            for item, values in zip(todo, fields, strict=True):
+                for name, value in values.items():
+                    setattr(item.record, name, value)
+        for item in todo:
+            item.inputs = []
+            if item.outcome is None:
+                item.record.Status = Status.ANALYZED
+                item.record.AnalyzedAt = utc_now()
+
+    def _refresh_etag(self, record: ImageRecord, to_put: list[ImageRecord]) -> None:
+        old = self.catalog.get(record.ImageName)
+        if old is not None and (old.ETag != record.ETag or old.Status != Status.ANALYZED):
+            old.ETag = record.ETag
+            old.Status = Status.ANALYZED
+            to_put.append(old)
+
+    def process(self, jobs: Sequence[Job], batch_size: int = 8) -> list[Result]:
+        """Process jobs here and now, one batch at a time (what a Lambda or a Celery task calls)."""
+        results: list[Result] = []
+        for start in range(0, len(jobs), batch_size):
+            results.extend(self.analyze([self.prepare(job) for job in jobs[start : start + batch_size]]))
+        return results

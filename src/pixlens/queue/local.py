@@ -1,0 +1,108 @@
+"""The in-process worker pool: decode threads feed one model thread that works on batches.
+
+Jobs come from any iterable, which may block (the watcher's queue): a feeder thread submits them to the
+decode threads, at most ``window`` in flight so that memory stays bounded. The calling thread gathers prepared
+images into batches of ``batch_size``, and runs a smaller batch rather than wait when nothing else is ready.
+The catalog is the durable ledger: jobs are marked pending there before they run, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from pixlens.pipeline import Job, Outcome, Pipeline, Prepared, Result
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+FLUSH_AFTER = 0.05  # seconds to wait for more images before running a partial batch
+
+
+class LocalQueue:
+    def __init__(self, pipeline: Pipeline, workers: int, batch_size: int) -> None:
+        self.pipeline = pipeline
+        self.workers = max(1, workers)
+        self.batch_size = max(1, batch_size)
+        self.window = self.batch_size * 2 + self.workers
+
+    def run(
+        self,
+        jobs: Iterable[Job],
+        on_result: Callable[[Result], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[Result]:
+        """Process every job; ``on_result`` is called in this thread after each image is written."""
+        stop = stop or threading.Event()
+        ready: queue.Queue[object] = queue.Queue()
+        slots = threading.Semaphore(self.window)
+        results: list[Result] = []
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="pixlens-decode") as pool:
+            feeder = threading.Thread(
+                target=self._feed, args=(jobs, pool, ready, slots, stop), name="pixlens-feed", daemon=True
+            )
+            feeder.start()
+            batch: list[Prepared] = []
+            finished = False
+            while not finished:
+                try:
+                    item = ready.get(timeout=FLUSH_AFTER if batch else None)
+                except queue.Empty:
+                    item = None
+                if item is _DONE:
+                    finished = True
+                elif isinstance(item, Prepared):
+                    batch.append(item)
+                if batch and (finished or item is None or len(batch) >= self.batch_size):
+                    for result in self._finish(batch):
+                        results.append(result)
+                        slots.release()
+                        if on_result is not None:
+                            on_result(result)
+                    batch = []
+            feeder.join()
+        return results
+
+    def _finish(self, batch: list[Prepared]) -> list[Result]:
+        try:
+            return self.pipeline.analyze(batch)
+        except Exception as exc:  # the catalog write failed: these stay pending in the ledger for a rerun
+            log.exception("could not finish a batch of %d images", len(batch))
+            return [Result(item.job.key, Outcome.FAILED, f"not saved: {exc}") for item in batch]
+
+    def _feed(
+        self,
+        jobs: Iterable[Job],
+        pool: ThreadPoolExecutor,
+        ready: queue.Queue[object],
+        slots: threading.Semaphore,
+        stop: threading.Event,
+    ) -> None:
+        in_flight = [0]
+        idle = threading.Condition()
+
+        def prepare(job: Job) -> None:
+            try:
+                ready.put(self.pipeline.prepare(job))
+            finally:
+                with idle:
+                    in_flight[0] -= 1
+                    idle.notify_all()
+
+        try:
+            for job in jobs:
+                if stop.is_set():
+                    break
+                slots.acquire()
+                with idle:
+                    in_flight[0] += 1
+                pool.submit(prepare, job)
+        except Exception:
+            log.exception("the job source failed; finishing the jobs already started")
+        finally:
+            with idle:
+                idle.wait_for(lambda: in_flight[0] == 0)
+            ready.put(_DONE)

@@ -1,0 +1,88 @@
+"""The record: one JSON document per image, in Amazon Rekognition's field names and shapes.
+
+Confidences are 0-100; boxes are ratios of the image's width and height.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ANALYZED = "analyzed"
+    FAILED = "failed"
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class BoundingBox(_Shape):
+    Left: float
+    Top: float
+    Width: float
+    Height: float
+
+
+class Instance(_Shape):
+    BoundingBox: BoundingBox
+    Confidence: float
+
+
+class NameRef(_Shape):
+    Name: str
+
+
+class Label(_Shape):
+    Name: str
+    Confidence: float
+    Instances: list[Instance] = Field(default_factory=list)
+    Parents: list[NameRef] = Field(default_factory=list)
+    Aliases: list[NameRef] = Field(default_factory=list)
+    Categories: list[NameRef] = Field(default_factory=list)
+
+
+class ImageRecord(_Shape):
+    ImageName: str
+    ContentSha256: str | None = None
+    Size: int | None = None
+    ContentType: str | None = None
+    Width: int | None = None
+    Height: int | None = None
+    Status: Status = Status.PENDING
+    Error: str | None = None
+    AnalyzedAt: str | None = None
+    Labels: list[Label] = Field(default_factory=list)
+    LabelModelVersion: str | None = None
+    Exif: dict[str, Any] = Field(default_factory=dict)
+    # name -> version of every analyser that produced this record; reconcile compares it with the current ones.
+    AnalyzerVersions: dict[str, str] = Field(default_factory=dict)
+    # The store's change token (etag, or mtime-size for a folder) seen when the bytes were read.
+    ETag: str | None = None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=False)
+
+    def indexed_labels(self) -> dict[str, float]:
+        """Every label and parent of the record with its best confidence: what the inverted index holds."""
+        best: dict[str, float] = {}
+        for label in self.Labels:
+            for name in [label.Name, *(parent.Name for parent in label.Parents)]:
+                best[name] = max(best.get(name, 0.0), label.Confidence)
+        return best
+
+    def categories(self) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for label in self.Labels:
+            for category in label.Categories:
+                best[category.Name] = max(best.get(category.Name, 0.0), label.Confidence)
+        return best
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

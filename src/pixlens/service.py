@@ -1,0 +1,164 @@
+"""The library API that the CLI (and later the HTTP API) are thin shells over.
+
+lens = Pixlens(load_settings("~/.pixlens"))
+lens.ingest(["~/Photos"])             # copy in (or analyse in place), analyse, catalogue
+lens.search("dog AND NOT cat").hits   # ranked hits
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from pixlens.analysis.base import create_analyzers
+from pixlens.analysis.taxonomy import Taxonomy
+from pixlens.catalog import open_catalog
+from pixlens.catalog.base import Catalog
+from pixlens.config import Settings
+from pixlens.events.reconcile import ReconcilePlan, plan_reconcile
+from pixlens.imageio import DecodeLimits
+from pixlens.pipeline import Job, Pipeline, Result
+from pixlens.queue.local import LocalQueue
+from pixlens.record import ImageRecord
+from pixlens.search import Searcher, SearchResult
+from pixlens.store import open_store
+from pixlens.store.base import ObjectStore
+from pixlens.store.collect import Collected, collect
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[Result], None]
+
+
+@dataclass
+class IngestReport:
+    collected: Collected
+    results: list[Result] = field(default_factory=list)
+    skipped_unchanged: int = 0  # already catalogued with the same content and models: not even read
+
+
+class Pixlens:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+
+    # -- parts (built on first use: a search never loads the models) --------------------------------------------
+    @cached_property
+    def store(self) -> ObjectStore:
+        return open_store(self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return open_catalog(self.settings.catalog_url)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        return Taxonomy.load()
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        decode = self.settings.decode
+        limits = DecodeLimits(decode.max_bytes, decode.max_pixels, decode.min_side, decode.work_size)
+        return Pipeline(self.store, self.catalog, create_analyzers(self.settings), limits)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.pipeline.versions
+
+    def close(self) -> None:
+        if "catalog" in self.__dict__:
+            self.catalog.close()
+
+    # -- work ----
+    def queue(self) -> LocalQueue:
+        workers = self.settings.workers or self.settings.cpu_count()
+        return LocalQueue(self.pipeline, workers, self.settings.batch_size)
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        on_collected: Callable[[int], None] | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> IngestReport:
+        """Bring files into the store (files already inside stay in place), then analyse what needs it."""
+        collected = collect(self.store, paths)
+        if on_collected is not None:
+            on_collected(len(collected.objects))
+        keys: dict[str, str | None] = {info.key: info.etag for info in collected.objects}
+        self.catalog.mark_pending(keys.items())
+        todo = self._outstanding(keys)
+        report = IngestReport(collected, skipped_unchanged=len(keys) - len(todo))
+        report.results = self.run(todo, on_result)
+        return report
+
+    def _outstanding(self, keys: dict[str, str | None]) -> list[Job]:
+        """Jobs for the keys that are pending in the ledger or analysed with other models."""
+        versions = self.versions
+        jobs = []
+        for state in self.catalog.states(keys):
+            if state.status.value == "pending" or (
+                state.status.value == "analyzed" and state.versions != versions
+            ):
+                jobs.append(Job(state.key, keys[state.key]))
+        return jobs
+
+    def run(self, jobs: Iterable[Job], on_result: ResultCallback | None = None) -> list[Result]:
+        return self.queue().run(jobs, on_result)
+
+    def plan_reconcile(self, retry_failed: bool = False) -> ReconcilePlan:
+        return plan_reconcile(self.store, self.catalog, self.versions, retry_failed)
+
+    def reconcile(self, retry_failed: bool = False, on_result: ResultCallback | None = None) -> ReconcilePlan:
+        """Catalogue what the store has and the catalog lacks (or has stale); drop what the store lost."""
+        plan = self.apply_reconcile(self.plan_reconcile(retry_failed))
+        plan.results = self.run(plan.jobs(), on_result)
+        return plan
+
+    def apply_reconcile(self, plan: ReconcilePlan) -> ReconcilePlan:
+        self.catalog.delete(plan.deleted)
+        self.catalog.mark_pending(((job.key, job.etag) for job in plan.jobs()), force=True)
+        return plan
+
+    # -- questions ----
+    def searcher(self) -> Searcher:
+        return Searcher(self.catalog, self.taxonomy, self.catalog.label_names())
+
+    def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResult:
+        return self.searcher().search(query, limit=limit, offset=offset)
+
+    def show(self, key: str) -> ImageRecord | None:
+        return self.catalog.get(key)
+
+    def labels(self) -> list[tuple[str, int]]:
+        return self.catalog.labels()
+
+    def stats(self) -> dict[str, object]:
+        return {"store": self.store.describe(), **self.catalog.stats()}
+
+    def watch(
+        self,
+        stop: threading.Event,
+        on_result: ResultCallback | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Reconcile, then analyse every image that arrives or changes until ``stop`` is set."""
+        from pixlens.events.watcher import FolderWatcher
+
+        watcher = FolderWatcher(
+            self.store, self.catalog, settle_seconds=self.settings.watch_settle_seconds, on_event=on_event
+        )
+        plan = self.apply_reconcile(self.plan_reconcile())
+        watcher.start()
+        try:
+            self.queue().run(_chain(plan.jobs(), watcher.jobs(stop)), on_result, stop)
+        finally:
+            watcher.stop()
+
+
+def _chain(first: Iterable[Job], then: Iterable[Job]) -> Iterator[Job]:
+    yield from first
+    yield from then

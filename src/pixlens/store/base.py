@@ -1,0 +1,62 @@
+"""The ObjectStore port: where the images live. Keys are paths relative to the store root, with ``/``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".webp",
+        ".gif",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+        ".avif",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A stored object: its key, its size and a token that changes whenever its content may have changed."""
+
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectStore(Protocol):
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every image in the store (by name, or by content where the name says nothing), sorted by key."""
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """The object's info, or None if it does not exist."""
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes; StoreError if it cannot be read, DecodeError if it is larger than max_bytes."""
+
+    def put_file(self, key: str, source: Path) -> ObjectInfo:
+        """Copy a local file into the store under ``key`` (atomically: readers never see half a file)."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object; no error if it is already gone."""
+
+    def key_for(self, path: Path) -> str | None:
+        """The key of a local path if that path lies inside the store, else None."""
+
+    def describe(self) -> str:
+        """Where the store is, for people."""
+
+
+def looks_like_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
