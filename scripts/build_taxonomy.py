@@ -635,9 +635,7 @@ def build(wn: WordNet) -> dict[str, object]:
                 alt = [
                     lem
                     for lem in nodes[k].lemmas
-                    if n_senses(lem, wn) == 1
-                    and not is_binomial(lem, wn)
-                    and title_case(lem).lower() not in taken
+                    if n_senses(lem, wn) == 1 and not is_binomial(lem, wn) and title_case(lem).lower() not in taken
                 ]
                 if alt:
                     name[k] = title_case(alt[0])

@@ -161,10 +161,7 @@ def make_bomb_png_1bit(directory: Path) -> Path:
     chunks.append(compressor.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     data = (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", b"".join(chunks))
-        + png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", b"".join(chunks)) + png_chunk(b"IEND", b"")
     )
     return _write(directory, "bomb_1bit.png", data)
 

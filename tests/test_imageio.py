@@ -37,6 +37,8 @@ def close(actual: tuple[int, int, int], expected: tuple[int, int, int], toleranc
 
 def assert_work_image(decoded: DecodedImage, limits: DecodeLimits = DecodeLimits()) -> None:  # noqa: B008
     assert decoded.image.mode == "RGB"
+    assert not isinstance(decoded.image, ImageFile.ImageFile)  # a plain, loaded, in-memory picture
+    decoded.image.getpixel((0, 0))
     assert max(decoded.image.size) <= limits.work_size
     longer_original = max(decoded.width, decoded.height)
     if longer_original > limits.work_size:
@@ -45,9 +47,7 @@ def assert_work_image(decoded: DecodedImage, limits: DecodeLimits = DecodeLimits
         assert decoded.image.size == (decoded.width, decoded.height)
     # Same aspect ratio and same orientation as the reported original size.
     width, height = decoded.image.size
-    assert abs(width / height - decoded.width / decoded.height) < 0.01 * max(
-        1, decoded.width / decoded.height
-    )
+    assert abs(width / height - decoded.width / decoded.height) < 0.01 * max(1, decoded.width / decoded.height)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -278,9 +278,7 @@ def test_bomb_tiff_header() -> None:
         b"\x01\x01\x04\x00\x01\x00\x00\x00\x50\xc3\x00\x00",
     )
     assert patched != data
-    with pytest.raises(
-        DecodeError, match=r"^image too large to decode safely: 50000 x 50000 = 2,500 megapixels"
-    ):
+    with pytest.raises(DecodeError, match=r"^image too large to decode safely: 50000 x 50000 = 2,500 megapixels"):
         decode(patched)
 
 
@@ -764,3 +762,52 @@ def test_sample_photo(path: Path) -> None:
     small = decode(data, DecodeLimits(work_size=224))
     assert max(small.image.size) == 224
     assert (small.width, small.height) == size
+
+
+def test_webp_bomb_refused_while_parsing() -> None:
+    """Pillow's WebP parser checks the canvas itself (before we see the size): still our limit, our words."""
+    data = encode(badfiles.photo((300, 200)), "WEBP")
+    with pytest.raises(DecodeError) as info:
+        decode(data, DecodeLimits(max_pixels=20_000))
+    assert str(info.value) == (
+        "image too large to decode safely: 0.06 megapixels, limit 0.02 megapixels (decompression bomb?)"
+    )
+    with pytest.raises(DecodeError, match=r"^image too large to decode safely: 300 x 200 = 0\.06 megapixels"):
+        decode(data, DecodeLimits(max_pixels=40_000))
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # restored after the call
+
+
+def test_webp_canvas_bomb() -> None:
+    buffer = io.BytesIO()
+    red, blue = Image.new("RGB", (32, 32), (255, 0, 0)), Image.new("RGB", (32, 32), (0, 0, 255))
+    red.save(buffer, "WEBP", save_all=True, append_images=[blue], duration=10, lossless=True)
+    data = bytearray(buffer.getvalue())
+    assert data[12:16] == b"VP8X"
+    data[24:27] = (16383).to_bytes(3, "little")  # canvas width - 1
+    data[27:30] = (16383).to_bytes(3, "little")  # canvas height - 1
+    with pytest.raises(DecodeError, match=r"^image too large to decode safely: 268 megapixels, limit 100"):
+        decode(bytes(data))
+
+
+def test_concurrent_decodes(tmp_path: Path) -> None:
+    """Threads decoding at once: same results, no warning, Pillow's global limit left as it was."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    limit_before = Image.MAX_IMAGE_PIXELS
+    inputs = [encode(badfiles.photo((400, 300), seed=i), fmt) for i, fmt in enumerate(["JPEG", "PNG", "WEBP"])]
+    inputs.append(badfiles.make_bomb_png_header(tmp_path).read_bytes())
+    inputs.append(badfiles.make_truncated_jpeg(tmp_path).read_bytes())
+
+    def run(data: bytes) -> str:
+        try:
+            decoded = decode(data, DecodeLimits(work_size=200))
+        except DecodeError as exc:
+            return str(exc).split(":")[0]
+        return f"{decoded.content_type} {decoded.image.size}"
+
+    expected = [run(data) for data in inputs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, inputs * 20))
+    assert results == expected * 20
+    assert expected[:3] == ["image/jpeg (200, 150)", "image/png (200, 150)", "image/webp (200, 150)"]
+    assert limit_before == Image.MAX_IMAGE_PIXELS

@@ -36,31 +36,19 @@ class LabelSettings(BaseModel):
         False,
         description="Also run the detector on the mirror image and 2x2 tiles: better recall, ~6x slower.",
     )
-    include_labels: list[str] = Field(
-        default_factory=list, description="Keep only these labels (and children)."
-    )
+    include_labels: list[str] = Field(default_factory=list, description="Keep only these labels (and children).")
     exclude_labels: list[str] = Field(default_factory=list, description="Drop these labels (and children).")
-    include_categories: list[str] = Field(
-        default_factory=list, description="Keep only labels in these categories."
-    )
-    exclude_categories: list[str] = Field(
-        default_factory=list, description="Drop labels in these categories."
-    )
+    include_categories: list[str] = Field(default_factory=list, description="Keep only labels in these categories.")
+    exclude_categories: list[str] = Field(default_factory=list, description="Drop labels in these categories.")
 
 
 class DecodeSettings(BaseModel):
     """Hard limits applied before and during decoding."""
 
     max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Larger files are refused unread.")
-    max_pixels: int = Field(
-        100_000_000, ge=1, description="Larger images (width x height) are refused undecoded."
-    )
-    min_side: int = Field(
-        16, ge=1, description="Images with a smaller side are refused as too small to analyse."
-    )
-    work_size: int = Field(
-        1024, ge=256, description="Longer side of the one decoded copy the analysers share."
-    )
+    max_pixels: int = Field(100_000_000, ge=1, description="Larger images (width x height) are refused undecoded.")
+    min_side: int = Field(16, ge=1, description="Images with a smaller side are refused as too small to analyse.")
+    work_size: int = Field(1024, ge=256, description="Longer side of the one decoded copy the analysers share.")
 
 
 class Settings(BaseSettings):
@@ -70,9 +58,7 @@ class Settings(BaseSettings):
         env_prefix="PIXLENS_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    home: Path = Field(
-        DEFAULT_HOME, description="Folder that holds the catalog, thumbnails and pixlens.toml."
-    )
+    home: Path = Field(DEFAULT_HOME, description="Folder that holds the catalog, thumbnails and pixlens.toml.")
     store: str = Field("", description="Folder (or file:// URL) of the images; default <home>/images.")
     catalog: str = Field("", description="Catalog URL; default sqlite:///<home>/catalog.db.")
     workers: int = Field(0, ge=0, description="Decode threads; 0 means one per CPU core.")

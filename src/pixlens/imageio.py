@@ -530,9 +530,7 @@ def _scale_to_8bit(im: Image.Image) -> Image.Image:
 
 def _to_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB") and "transparency" in im.info
-    ):
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
         return _flatten(im)
     if mode.startswith("I") or mode == "F":
         return _scale_to_8bit(im).convert("RGB")
@@ -549,6 +547,8 @@ def _decode_pixels(im: ImageFile.ImageFile, width: int, height: int, work_size: 
     target = _target_size(width, height, work_size)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if rgb is im:
+        rgb = im.copy()  # a plain in-memory Image, detached from the parser and its file state
     return rgb
 
 
@@ -585,9 +585,7 @@ def decode(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
                     "(decompression bomb?)"
                 )
             if min(width, height) < limits.min_side:
-                raise DecodeError(
-                    f"image too small to analyse: {width} x {height} pixels, minimum {limits.min_side}"
-                )
+                raise DecodeError(f"image too small to analyse: {width} x {height} pixels, minimum {limits.min_side}")
             stage = "decoding"
             # Pillow's own checks during load() (TIFF) warn or fail above its global limit; ours has
             # already been applied, so lift Pillow's for this picture.

@@ -246,9 +246,7 @@ class _Tokenizer:
             end += 1
         text = q[j:end]
         if not text:
-            raise self.error(
-                f"missing threshold after '{op}': write a number from 0 to 100, as in dog{op}80", j
-            )
+            raise self.error(f"missing threshold after '{op}': write a number from 0 to 100, as in dog{op}80", j)
         if not _NUMBER.fullmatch(text):
             raise self.error(f"threshold must be a number from 0 to 100, not {text!r}", j)
         value = float(text) + 0.0  # + 0.0 turns -0.0 into 0.0
@@ -315,8 +313,7 @@ class _Parser:
                 operands.append(self.unary(None))
             elif tok.kind == "cmp":
                 raise self.error(
-                    f"'{tok.text}' must directly follow a label, as in dog{tok.text}80; "
-                    "it cannot apply to a group",
+                    f"'{tok.text}' must directly follow a label, as in dog{tok.text}80; it cannot apply to a group",
                     tok.pos,
                 )
             else:
@@ -370,8 +367,7 @@ class _Parser:
             again = self.peek()
             if again.kind == "cmp":
                 raise self.error(
-                    "a label can have only one threshold; to ask for a range, "
-                    "repeat the label: dog>=50 dog<=80",
+                    "a label can have only one threshold; to ask for a range, repeat the label: dog>=50 dog<=80",
                     again.pos,
                 )
         return term
@@ -451,9 +447,7 @@ def to_string(node: Node) -> str:
         inner = to_string(node.operand)
         return f"NOT ({inner})" if isinstance(node.operand, And | Or) else f"NOT {inner}"
     if isinstance(node, And):
-        return " AND ".join(
-            f"({to_string(op)})" if isinstance(op, And | Or) else to_string(op) for op in node.operands
-        )
+        return " AND ".join(f"({to_string(op)})" if isinstance(op, And | Or) else to_string(op) for op in node.operands)
     return " OR ".join(f"({to_string(op)})" if isinstance(op, Or) else to_string(op) for op in node.operands)
 
 

@@ -32,9 +32,7 @@ class Searcher:
         self.taxonomy = taxonomy
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
         self._categories = {
-            category.casefold(): category
-            for name in taxonomy.names()
-            for category in taxonomy.info(name).categories
+            category.casefold(): category for name in taxonomy.names() for category in taxonomy.info(name).categories
         }
 
     def resolve(self, term: Term) -> list[str]:

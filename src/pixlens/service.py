@@ -100,9 +100,7 @@ class Pixlens:
         versions = self.versions
         jobs = []
         for state in self.catalog.states(keys):
-            if state.status.value == "pending" or (
-                state.status.value == "analyzed" and state.versions != versions
-            ):
+            if state.status.value == "pending" or (state.status.value == "analyzed" and state.versions != versions):
                 jobs.append(Job(state.key, keys[state.key]))
         return jobs
 

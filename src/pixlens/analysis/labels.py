@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pixlens.analysis.calibration import Calibration, calibration_digest, load_calibrations
+from pixlens.analysis.calibration import FLOOR, Calibration, calibration_digest, load_calibrations
 from pixlens.analysis.classifier import Classifier
 from pixlens.analysis.detector import INPUT_SIZE, Detection, Detector, letterbox
 from pixlens.analysis.taxonomy import Taxonomy
@@ -56,6 +56,7 @@ class RawScores:
     probabilities: Array  # classifier softmax [1000]
     detections: list[Detection]  # full-image boxes, after NMS, raw scores
     view_scores: list[dict[int, float]]  # per detector view: COCO class -> best raw score in that view
+    second_scores: dict[int, float]  # COCO class -> raw score of its second box in the full image
     # COCO label -> summed classifier probability of the classes at or below it in the taxonomy
     family_scores: dict[str, float] = field(default_factory=dict)
 
@@ -76,12 +77,11 @@ class LabelAnalyzer:
         self.classifier = Classifier(self.settings.classifier, threads)
         self.detector = Detector(threads)
         calibrations = load_calibrations()
-        self.classifier_calibration = calibrations[self.settings.classifier]
-        self.family_calibration = calibrations[f"{self.settings.classifier}_family"]
-        self.detector_calibration = calibrations[
-            "centernet_accurate" if self.settings.accurate else "centernet"
-        ]
-        self.box_calibration = calibrations["centernet"]
+        mode = f"labels/{self.settings.classifier}" + ("/accurate" if self.settings.accurate else "")
+        self.label_calibration = calibrations[mode]
+        self.classifier_calibration = calibrations[f"classifier/{self.settings.classifier}"]
+        self.box_calibration = calibrations["box/centernet"]
+        self._coco = [self.taxonomy.coco_label(i) for i in range(80)]
         self._families = self._coco_families()
         self.model_version = (
             f"{self.settings.classifier}+centernet{'-accurate' if self.settings.accurate else ''}"
@@ -108,10 +108,7 @@ class LabelAnalyzer:
         return Prepared(self.classifier.preprocess(image.image), self._views(image.image))
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
-        return [
-            {"Labels": self.labels(raw), "LabelModelVersion": self.model_version}
-            for raw in self.predict(prepared)
-        ]
+        return [{"Labels": self.labels(raw), "LabelModelVersion": self.model_version} for raw in self.predict(prepared)]
 
     # -- steps ----
     def _views(self, image: Image.Image) -> list[View]:
@@ -143,44 +140,44 @@ class LabelAnalyzer:
             per_view: list[dict[int, float]] = []
             detections: list[Detection] = []
             for view in item.views:
-                found = [
-                    _to_image(d, view)
-                    for d in self.detector.detect_tensor(view.tensor, view.scale, view.size)
-                ]
+                found = [_to_image(d, view) for d in self.detector.detect_tensor(view.tensor, view.scale, view.size)]
                 best: dict[int, float] = {}
                 for detection in found:
                     best[detection.class_index] = max(best.get(detection.class_index, 0.0), detection.score)
                 per_view.append(best)
                 if view.box == (0.0, 0.0, 1.0, 1.0) and not view.mirrored:
                     detections = found
+            ranked: dict[int, list[float]] = {}
+            for detection in sorted(detections, key=lambda d: -d.score):
+                ranked.setdefault(detection.class_index, []).append(detection.score)
+            second = {c: scores[1] for c, scores in ranked.items() if len(scores) > 1}
             families = {name: float(probs[indices].sum()) for name, indices in self._families.items()}
-            results.append(RawScores(probs, detections, per_view, families))
+            results.append(RawScores(probs, detections, per_view, second, families))
         return results
 
     def labels(self, raw: RawScores) -> list[Label]:
         settings = self.settings
         found: dict[str, tuple[float, list[Instance]]] = {}
-
-        def offer(name: str, confidence: float, instances: list[Instance] | None = None) -> None:
-            previous, boxes = found.get(name, (0.0, []))
-            found[name] = (max(previous, confidence), boxes + (instances or []))
-
-        for class_index, score in raw.class_scores.items():
-            name = self.taxonomy.coco_label(class_index)
+        # The detector's classes: one calibration over its best box, its second box and the classifier's family.
+        best, second = raw.class_scores, raw.second_scores
+        for class_index, name in enumerate(self._coco):
+            score = best.get(class_index, 0.0)
+            family = raw.family_scores.get(name, 0.0)
+            if max(score, family) < FLOOR:
+                continue
+            confidence = self.label_calibration.confidence(score, second.get(class_index, 0.0), family)
             instances = [
-                _instance(d, self.box_calibration)
+                instance
                 for d in raw.detections
                 if d.class_index == class_index
-                and self.box_calibration.confidence(d.score) >= settings.min_confidence
+                and (instance := _instance(d, self.box_calibration)).Confidence >= settings.min_confidence
             ]
-            offer(name, self.detector_calibration.confidence(score), instances)
-        for name, probability in raw.family_scores.items():
-            offer(name, self.family_calibration.confidence(probability))
+            found[name] = (confidence, instances)
+        # The classifier's own vocabulary (breeds, foods, scenes, objects).
         for index in np.argsort(-raw.probabilities)[:TOP_CLASSES]:
-            offer(
-                self.taxonomy.imagenet_label(int(index)),
-                self.classifier_calibration.confidence(float(raw.probabilities[index])),
-            )
+            name = self.taxonomy.imagenet_label(int(index))
+            if name not in found:
+                found[name] = (self.classifier_calibration.confidence(float(raw.probabilities[index])), [])
 
         labels = [
             self._label(name, confidence, instances)

@@ -75,9 +75,7 @@ class OnnxModel:
         self.input_name: str = self.session.get_inputs()[0].name
         self.output_names: list[str] = [output.name for output in self.session.get_outputs()]
 
-    def run(
-        self, batch: np.ndarray[Any, np.dtype[np.float32]], outputs: list[str] | None = None
-    ) -> list[Any]:
+    def run(self, batch: np.ndarray[Any, np.dtype[np.float32]], outputs: list[str] | None = None) -> list[Any]:
         try:
             return list(self.session.run(outputs or self.output_names, {self.input_name: batch}))
         except Exception as exc:

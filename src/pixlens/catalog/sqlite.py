@@ -91,9 +91,7 @@ class SqliteCatalog:
     def _migrate(self) -> None:
         with self._write_lock:
             conn = self._writer
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
+            conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
             for name, sql in MIGRATIONS:
                 if name in done:
@@ -243,10 +241,7 @@ class SqliteCatalog:
             yield ImageState(key, Status(status), etag, sha256, json.loads(versions))
 
     def pending(self) -> list[tuple[str, str | None]]:
-        return [
-            (k, e)
-            for k, e in self._read("SELECT key, etag FROM images WHERE status = 'pending' ORDER BY key")
-        ]
+        return [(k, e) for k, e in self._read("SELECT key, etag FROM images WHERE status = 'pending' ORDER BY key")]
 
     # -- search ----
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
@@ -269,9 +264,7 @@ class SqliteCatalog:
                 [*ids, *entries],
             ):
                 matched[image_id][label.removeprefix(CATEGORY_PREFIX)] = confidence
-        return [
-            Hit(key=key, score=round(score, 2), matched=matched[image_id]) for key, image_id, score in rows
-        ]
+        return [Hit(key=key, score=round(score, 2), matched=matched[image_id]) for key, image_id, score in rows]
 
     def count(self, query: Node, resolve: Resolver) -> int:
         sql, params = compile_query(query, resolve)
@@ -289,10 +282,7 @@ class SqliteCatalog:
     def stats(self) -> dict[str, object]:
         by_status = dict.fromkeys((status.value for status in Status), 0)
         by_status.update(
-            {
-                status: count
-                for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")
-            }
+            {status: count for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")}
         )
         labels = self._read("SELECT COUNT(*) FROM label_counts WHERE label NOT LIKE 'category:%'")[0][0]
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())

@@ -163,9 +163,9 @@ class _Handler(FileSystemEventHandler):
             path = raw.decode() if isinstance(raw, bytes) else raw
             if not path:
                 continue
-            if (
-                event.is_directory and event.event_type in ("created", "moved") and path != event.src_path
-            ) or (event.is_directory and event.event_type == "created"):
+            if (event.is_directory and event.event_type in ("created", "moved") and path != event.src_path) or (
+                event.is_directory and event.event_type == "created"
+            ):
                 self.watcher.folder_changed(path)
             elif not event.is_directory or event.event_type in ("deleted", "moved"):
                 self.watcher.touched(path)

@@ -91,9 +91,7 @@ class LocalStore:
             if not stat.S_ISREG(st.st_mode):
                 raise StoreError(f"not a regular file ({_kind(st.st_mode)}): {path}")
             if st.st_size > max_bytes:
-                raise DecodeError(
-                    f"file too large: {st.st_size / 1e6:,.1f} MB, limit {max_bytes / 1e6:,.1f} MB"
-                )
+                raise DecodeError(f"file too large: {st.st_size / 1e6:,.1f} MB, limit {max_bytes / 1e6:,.1f} MB")
             chunks: list[bytes] = []
             total = 0
             while chunk := os.read(fd, 1 << 20):
