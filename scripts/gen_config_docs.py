@@ -1,0 +1,66 @@
+"""Write docs/CONFIGURATION.md from the settings model, so the reference cannot drift from the code.
+
+    .venv/bin/python scripts/gen_config_docs.py          (tests/test_config.py checks the file is current)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from pixlens.config import Settings
+
+TARGET = Path(__file__).resolve().parent.parent / "docs" / "CONFIGURATION.md"
+
+HEADER = """# Configuration
+
+Every setting can be given, highest precedence first:
+
+1. on the command line where a flag exists (`--home`, `--store`, `--catalog`),
+2. as an environment variable `PIXLENS_<NAME>`; nested settings use `__`, e.g. `PIXLENS_LABELS__MIN_CONFIDENCE=70`;
+   lists are JSON, e.g. `PIXLENS_LABELS__EXCLUDE_CATEGORIES='["Weapons and Military"]'`,
+3. in `pixlens.toml` in the home folder (`./.pixlens` by default), e.g.
+
+```toml
+batch_size = 16
+
+[labels]
+min_confidence = 70
+max_labels = 20
+exclude_categories = ["Weapons and Military"]
+```
+
+4. the default.
+
+A wrong value is refused with a message that names the setting and the source it came from.
+Changing a `labels` setting changes the label analyser's version, so `pixlens reconcile` re-analyses the images
+that were labelled with the old settings.
+
+This page is generated from `src/pixlens/config.py` by `scripts/gen_config_docs.py`.
+"""
+
+
+def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    lines: list[str] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            lines.extend(rows(annotation, f"{prefix}{name}."))
+            continue
+        default = field.get_default(call_default_factory=True)
+        env = "PIXLENS_" + (prefix + name).upper().replace(".", "__")
+        shown = f"`{default!s}`" if default not in ("", None) else "(see description)"
+        lines.append(f"| `{prefix}{name}` | `{env}` | {shown} | {field.description or ''} |")
+    return lines
+
+
+def render() -> str:
+    table = ["| setting | environment variable | default | what it does |", "| --- | --- | --- | --- |"]
+    return HEADER + "\n" + "\n".join(table + rows(Settings)) + "\n"
+
+
+if __name__ == "__main__":
+    TARGET.write_text(render())
+    sys.stdout.write(f"wrote {TARGET}\n")
