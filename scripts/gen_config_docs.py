@@ -1,6 +1,6 @@
 """Write docs/CONFIGURATION.md from the settings model, so the reference cannot drift from the code.
 
-    .venv/bin/python scripts/gen_config_docs.py          (tests/test_config.py checks the file is current)
+.venv/bin/python scripts/gen_config_docs.py          (tests/test_config.py checks the file is current)
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def main_options(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option(help="Folder for the catalog, thumbnails and pixlens.toml [env: PIXLENS_HOME; default ./.pixlens]"),
+        typer.Option(help="Folder for the catalog and pixlens.toml [env: PIXLENS_HOME; default ./.pixlens]"),
     ] = None,
     store: Annotated[
         str | None, typer.Option(help="Folder of the images [env: PIXLENS_STORE; default <home>/images]")
@@ -214,9 +214,18 @@ def search(
         err.print(f"[yellow]no label matches {word!r}{hint}[/]")
     if as_json:
         for hit in result.hits:
-            print(json.dumps({"ImageName": hit.key, "Score": hit.score, "Labels": [
-                {"Name": name, "Confidence": conf} for name, conf in sorted(hit.matched.items(), key=lambda x: -x[1])
-            ]}))
+            print(
+                json.dumps(
+                    {
+                        "ImageName": hit.key,
+                        "Score": hit.score,
+                        "Labels": [
+                            {"Name": name, "Confidence": conf}
+                            for name, conf in sorted(hit.matched.items(), key=lambda x: -x[1])
+                        ],
+                    }
+                )
+            )
         return
     table = Table("image", "score", "matched labels", box=None)
     for hit in result.hits:

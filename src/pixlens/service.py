@@ -147,11 +147,16 @@ class Pixlens:
         from pixlens.events.watcher import FolderWatcher
 
         watcher = FolderWatcher(
-            self.store, self.catalog, settle_seconds=self.settings.watch_settle_seconds, on_event=on_event
+            self.store,
+            self.catalog,
+            settle_seconds=self.settings.watch_settle_seconds,
+            on_event=on_event,
+            reconcile=lambda: self.apply_reconcile(self.plan_reconcile()).jobs(),
+            reconcile_interval=self.settings.reconcile_interval,
         )
-        plan = self.apply_reconcile(self.plan_reconcile())
-        watcher.start()
+        watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
+            plan = self.apply_reconcile(self.plan_reconcile())
             self.queue().run(_chain(plan.jobs(), watcher.jobs(stop)), on_result, stop)
         finally:
             watcher.stop()

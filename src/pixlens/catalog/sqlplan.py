@@ -51,10 +51,7 @@ def _compile(node: Node, resolve: Resolver, params: list[Any], ph: str) -> str:
 def _and(node: And, resolve: Resolver, params: list[Any], ph: str) -> str:
     positives = [operand for operand in node.operands if not isinstance(operand, Not)]
     negatives = [operand.operand for operand in node.operands if isinstance(operand, Not)]
-    if positives:
-        parts = [_compile(operand, resolve, params, ph) for operand in positives]
-    else:
-        parts = [ALL_ANALYZED]
+    parts = [_compile(operand, resolve, params, ph) for operand in positives] or [ALL_ANALYZED]
     sql = f"SELECT a0.id AS id, ({' + '.join(f'a{i}.score' for i in range(len(parts)))}) / {len(parts)}.0 AS score"
     sql += f" FROM ({parts[0]}) AS a0"
     for i, part in enumerate(parts[1:], start=1):
