@@ -31,6 +31,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             id INTEGER PRIMARY KEY,
             key TEXT NOT NULL UNIQUE,
             status TEXT NOT NULL,
+            has_analysis INTEGER NOT NULL DEFAULT 0,
             etag TEXT,
             sha256 TEXT,
             versions TEXT NOT NULL DEFAULT '{}',
@@ -148,16 +149,19 @@ class SqliteCatalog:
             self._put_one(conn, record)
 
     def _put_one(self, conn: sqlite3.Connection, record: ImageRecord) -> None:
+        analyzed = record.Status is Status.ANALYZED
         row = conn.execute(
-            """INSERT INTO images (key, status, etag, sha256, versions, record, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT(key) DO UPDATE SET status = excluded.status, etag = excluded.etag,
+            """INSERT INTO images (key, status, has_analysis, etag, sha256, versions, record, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(key) DO UPDATE SET status = excluded.status, has_analysis = excluded.has_analysis,
+                   etag = excluded.etag,
                    sha256 = excluded.sha256, versions = excluded.versions, record = excluded.record,
                    updated_at = excluded.updated_at
                RETURNING id""",
             (
                 record.ImageName,
                 record.Status.value,
+                int(analyzed),
                 record.ETag,
                 record.ContentSha256,
                 json.dumps(record.AnalyzerVersions, sort_keys=True),
@@ -167,6 +171,8 @@ class SqliteCatalog:
         ).fetchone()
         image_id = row[0]
         self._unindex(conn, image_id)
+        if not analyzed:
+            return  # a failed image is found by no label, whatever fields it carries
         entries = dict(record.indexed_labels())
         entries.update({CATEGORY_PREFIX + name: conf for name, conf in record.categories().items()})
         conn.executemany(
@@ -204,6 +210,8 @@ class SqliteCatalog:
                         (key, etag, record.to_json(), utc_now()),
                     )
                     marked += 1
+                elif row[0] == Status.PENDING.value and row[1] == etag and etag is not None and not force:
+                    continue  # already waiting for this very content
                 elif force or row[0] == Status.PENDING.value or row[1] != etag or etag is None:
                     # A changed image keeps its old labels searchable until the new analysis replaces them.
                     conn.execute("UPDATE images SET status = 'pending' WHERE key = ?", (key,))
@@ -277,7 +285,7 @@ class SqliteCatalog:
         return [(label, count) for label, count in rows]
 
     def label_names(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT label FROM label_counts")]
+        return [row[0] for row in self._read("SELECT label FROM label_counts WHERE label NOT LIKE 'category:%'")]
 
     def stats(self) -> dict[str, object]:
         by_status = dict.fromkeys((status.value for status in Status), 0)

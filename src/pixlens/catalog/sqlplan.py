@@ -14,7 +14,8 @@ from pixlens.query import And, Node, Not, Or, Term
 
 OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 EMPTY = "SELECT NULL AS id, 0.0 AS score WHERE 0"
-ALL_ANALYZED = "SELECT id, 0.0 AS score FROM images WHERE status != 'failed'"
+# Images with an analysis: analysed ones, and changed ones whose earlier analysis stays searchable while pending.
+ALL_ANALYZED = "SELECT id, 0.0 AS score FROM images WHERE has_analysis = 1"
 
 
 def compile_query(node: Node, resolve: Resolver, placeholder: str = "?") -> tuple[str, list[Any]]:

@@ -1,14 +1,15 @@
 """The folder watcher: file-system events (watchdog) on the store -> jobs, and deletions -> catalog deletes.
 
-Writers take time: a photo being copied fires many events. A key becomes a job only once its file has been quiet
-for ``settle_seconds``; its etag is read then, so the job carries the finished file's token. Files that vanish
-before settling leave the catalog. Hidden files (and pixlens's own ``.name.part`` copies) are ignored.
+Writers take time: a photo being copied fires many events, a folder being copied in fires events for files that
+appear before the folder itself is watched. So a path is handled only once it, and everything below it, has been
+quiet for ``settle_seconds``: a settled file becomes a job (with the finished file's etag), a settled folder is
+scanned whole, a path that no longer exists takes its images out of the catalog. Hidden files (and pixlens's
+own ``.name.part`` copies) are ignored.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from pixlens.store.base import ObjectStore, looks_like_image_name
 
 log = logging.getLogger(__name__)
 
-TICK = 0.1  # seconds between checks for settled files
+TICK = 0.1  # seconds between checks for settled paths
 
 
 class FolderWatcher:
@@ -48,7 +49,6 @@ class FolderWatcher:
         self.reconcile = reconcile
         self.reconcile_interval = reconcile_interval
         self._touched: dict[str, float] = {}
-        self._folders: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._observer = Observer()
 
@@ -62,15 +62,19 @@ class FolderWatcher:
         self._observer.join(timeout=5)
 
     def touched(self, path: str) -> None:
+        """Note an event on a path; it is handled once the path and everything below it are quiet."""
         key = self._key(path)
-        if key is not None:
-            with self._lock:
-                self._touched[key] = time.monotonic()
-
-    def folder_changed(self, path: str) -> None:
-        key = self._key(path)
-        if key is not None:
-            self._folders.put(key)
+        if key is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._touched[key] = now
+            # A folder being filled stays unsettled while anything inside it changes.
+            parts = key.split("/")
+            for depth in range(1, len(parts)):
+                parent = "/".join(parts[:depth])
+                if parent in self._touched:
+                    self._touched[parent] = now
 
     def _key(self, path: str) -> str | None:
         try:
@@ -83,10 +87,9 @@ class FolderWatcher:
 
     # -- jobs out ----
     def jobs(self, stop: threading.Event) -> Iterator[Job]:
-        """Jobs for settled files until ``stop`` is set; deletions are applied to the catalog on the way."""
+        """Jobs for settled paths until ``stop`` is set; deletions are applied to the catalog on the way."""
         next_reconcile = time.monotonic() + self.reconcile_interval
         while not stop.is_set():
-            yield from self._folder_jobs()
             yield from self._settled_jobs()
             if self.reconcile is not None and self.reconcile_interval and time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_interval
@@ -96,10 +99,13 @@ class FolderWatcher:
     def _settled_jobs(self) -> Iterator[Job]:
         now = time.monotonic()
         with self._lock:
-            settled = [key for key, at in self._touched.items() if now - at >= self.settle_seconds]
+            settled = sorted(key for key, at in self._touched.items() if now - at >= self.settle_seconds)
             for key in settled:
                 del self._touched[key]
         for key in settled:
+            if (self.root / key).is_dir():
+                yield from self._folder_jobs(key)
+                continue
             job = self._job_for(key)
             if job is not None:
                 yield job
@@ -107,48 +113,45 @@ class FolderWatcher:
     def _job_for(self, key: str) -> Job | None:
         info = self.store.stat(key)
         if info is None:
-            if self.catalog.delete([key]):
-                self.on_event("deleted", key)
-            else:
-                # A folder: its catalogued images are gone with it.
-                gone = [s.key for s in self.catalog.states() if s.key.startswith(key + "/")]
-                if gone and self.store.stat(gone[0]) is None:
-                    self.catalog.delete(gone)
-                    for each in gone:
-                        self.on_event("deleted", each)
+            self._forget(key)
             return None
-        if (self.root / key).is_dir():
-            self._folders.put(key)
+        if not (looks_like_image_name(key) or info.etag.startswith("unreadable") or _sniffs(self.root / key)):
             return None
-        if not looks_like_image_name(key) and not info.etag.startswith("unreadable"):
-            from pixlens.store.local import _sniffs_as_image
-
-            if not _sniffs_as_image(self.root / key):
-                return None
         if self.catalog.mark_pending([(key, info.etag)]) == 0:
             return None  # already catalogued with this very etag
         self.on_event("queued", key)
         return Job(key, info.etag)
 
-    def _folder_jobs(self) -> Iterator[Job]:
-        while True:
-            try:
-                prefix = self._folders.get_nowait()
-            except queue.Empty:
-                return
-            infos = list(self.store.list(prefix))
-            known = {state.key: state for state in self.catalog.states(info.key for info in infos)}
-            todo = [
-                info
-                for info in infos
-                if info.key not in known
-                or known[info.key].etag != info.etag
-                or known[info.key].status is Status.PENDING
-            ]
-            self.catalog.mark_pending([(info.key, info.etag) for info in todo], force=True)
-            for info in todo:
-                self.on_event("queued", info.key)
-                yield Job(info.key, info.etag)
+    def _forget(self, key: str) -> None:
+        """A file or a folder is gone: so are its images."""
+        gone = [key] if self.catalog.get(key) is not None else []
+        if not gone:
+            gone = [state.key for state in self.catalog.states() if state.key.startswith(key + "/")]
+        self.catalog.delete(gone)
+        for each in gone:
+            self.on_event("deleted", each)
+
+    def _folder_jobs(self, prefix: str) -> Iterator[Job]:
+        """A folder appeared (created, or moved in whole): all its images, whatever events were missed."""
+        infos = list(self.store.list(prefix))
+        known = {state.key: state for state in self.catalog.states(info.key for info in infos)}
+        todo = [
+            info
+            for info in infos
+            # Pending ones are already queued (or, after a crash, found by the start-up reconcile).
+            if info.key not in known
+            or (known[info.key].etag != info.etag and known[info.key].status is not Status.PENDING)
+        ]
+        self.catalog.mark_pending([(info.key, info.etag) for info in todo], force=True)
+        for info in todo:
+            self.on_event("queued", info.key)
+            yield Job(info.key, info.etag)
+
+
+def _sniffs(path: Path) -> bool:
+    from pixlens.store.local import sniffs_as_image
+
+    return sniffs_as_image(path)
 
 
 class _Handler(FileSystemEventHandler):
@@ -158,14 +161,7 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        for raw in paths:
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else raw
-            if not path:
-                continue
-            if (event.is_directory and event.event_type in ("created", "moved") and path != event.src_path) or (
-                event.is_directory and event.event_type == "created"
-            ):
-                self.watcher.folder_changed(path)
-            elif not event.is_directory or event.event_type in ("deleted", "moved"):
+            if path:
                 self.watcher.touched(path)

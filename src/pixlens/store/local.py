@@ -61,7 +61,7 @@ class LocalStore:
                 path = Path(directory) / name
                 key = path.relative_to(self.root).as_posix()
                 info = self._info(key, path)
-                if info.etag.startswith(UNREADABLE) or looks_like_image_name(name) or _sniffs_as_image(path):
+                if info.etag.startswith(UNREADABLE) or looks_like_image_name(name) or sniffs_as_image(path):
                     yield info
 
     def stat(self, key: str) -> ObjectInfo | None:
@@ -122,7 +122,7 @@ class LocalStore:
         self.path_of(key).unlink(missing_ok=True)
 
 
-def _sniffs_as_image(path: Path) -> bool:
+def sniffs_as_image(path: Path) -> bool:
     from pixlens.imageio import sniff_content_type
 
     try:
