@@ -23,7 +23,7 @@ from pixlens.events.reconcile import ReconcilePlan, plan_reconcile
 from pixlens.imageio import DecodeLimits
 from pixlens.pipeline import Job, Pipeline, Result
 from pixlens.queue.local import LocalQueue
-from pixlens.record import ImageRecord
+from pixlens.record import ImageRecord, Status
 from pixlens.search import Searcher, SearchResult
 from pixlens.store import open_store
 from pixlens.store.base import ObjectStore
@@ -96,11 +96,11 @@ class Pixlens:
         return report
 
     def _outstanding(self, keys: dict[str, str | None]) -> list[Job]:
-        """Jobs for the keys that are pending in the ledger or analysed with other models."""
-        versions = self.versions
+        """Jobs for the named keys that are pending, failed before (asked again: try again) or analysed with
+        other analyser versions."""
         jobs = []
         for state in self.catalog.states(keys):
-            if state.status.value == "pending" or (state.status.value == "analyzed" and state.versions != versions):
+            if state.status is not Status.ANALYZED or state.versions != self.versions:
                 jobs.append(Job(state.key, keys[state.key]))
         return jobs
 
