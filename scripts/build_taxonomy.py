@@ -494,12 +494,16 @@ def regular_plural(word: str) -> str:
     return word + "s"
 
 
+# Irregular plurals that WordNet 3.0's noun.exc lacks.
+COMMON_IRREGULAR = {"woman": ["women"], "man": ["men"], "child": ["children"], "tooth": ["teeth"], "foot": ["feet"]}
+
+
 def plurals(phrase: str, wn: WordNet) -> set[str]:
     """Plural forms of a (normalised) phrase: its last word inflected."""
     *head, last = phrase.split(" ")
     # The regular form is added even where noun.exc knows an irregular one:
     # "knifes" or "mouses" harm no search.
-    forms = {regular_plural(last), *wn.exceptions.get(last, [])}
+    forms = {regular_plural(last), *wn.exceptions.get(last, []), *COMMON_IRREGULAR.get(last, [])}
     return {" ".join([*head, form]) for form in forms}
 
 
