@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pixlens import __version__
 from pixlens.config import load_settings
 from pixlens.errors import ConfigError, PixlensError, QueryError
 from pixlens.pipeline import Outcome, Result
@@ -44,20 +45,29 @@ class State:
         return self._lens
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"pixlens {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option(help="Folder for the catalog and pixlens.toml [env: PIXLENS_HOME; default ./.pixlens]"),
+        typer.Option(help="Folder for the catalog and pixlens.toml (env PIXLENS_HOME; default ./.pixlens)"),
     ] = None,
     store: Annotated[
-        str | None, typer.Option(help="Folder of the images [env: PIXLENS_STORE; default <home>/images]")
+        str | None, typer.Option(help="Folder of the images (env PIXLENS_STORE; default <home>/images)")
     ] = None,
     catalog: Annotated[
-        str | None, typer.Option(help="Catalog URL [env: PIXLENS_CATALOG; default sqlite:///<home>/catalog.db]")
+        str | None, typer.Option(help="Catalog URL (env PIXLENS_CATALOG; default sqlite:///<home>/catalog.db)")
     ] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
