@@ -69,10 +69,6 @@ def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool) -> Objec
 
 
 def _sniffs(path: Path) -> bool:
-    from pixlens.imageio import sniff_content_type
+    from pixlens.store.local import sniffs_as_image
 
-    try:
-        with path.open("rb") as handle:
-            return sniff_content_type(handle.read(64)) is not None
-    except OSError:
-        return False
+    return sniffs_as_image(path)

@@ -123,13 +123,19 @@ class LocalStore:
 
 
 def sniffs_as_image(path: Path) -> bool:
+    """Whether a file without an image name starts like an image. Never blocks: a named pipe is not one."""
     from pixlens.imageio import sniff_content_type
 
     try:
-        with path.open("rb") as handle:
-            return sniff_content_type(handle.read(SNIFF_BYTES)) is not None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and sniff_content_type(os.read(fd, SNIFF_BYTES)) is not None
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _explain(exc: OSError, path: Path) -> str:
