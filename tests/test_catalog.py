@@ -18,7 +18,7 @@ import pytest
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog.base import Hit, Resolver
 from pixlens.catalog.sqlite import MIGRATIONS, SqliteCatalog
-from pixlens.catalog.sqlplan import compile_query
+from pixlens.catalog.sqlplan import term_sql
 from pixlens.query import Term, parse
 from pixlens.record import ImageRecord, Label, NameRef, Status
 from pixlens.search import Searcher
@@ -506,22 +506,29 @@ def test_a_term_resolving_to_several_entries(filled: SqliteCatalog) -> None:
 # --- the query plan ---------------------------------------------------------------------------------------
 
 
-def _plan(catalog: SqliteCatalog, sql: str, params: list[object]) -> list[str]:
+def _plan(catalog: SqliteCatalog, sql: str, params: dict[str, object]) -> list[str]:
     return [row[3] for row in catalog._reader().execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
 
 
 @pytest.mark.parametrize("query", ["dog", "dog>=80", "dog<30", '"teddy bear"'])
 def test_single_term_is_an_index_lookup_never_a_scan(filled: SqliteCatalog, query: str) -> None:
-    sql, params = compile_query(parse(query), lambda term: [term.value.title()])
-    plan = _plan(filled, sql, params)
+    term = parse(query)
+    assert isinstance(term, Term)
+    sql, params = term_sql(term, [term.value.title()])
+    page = f"{sql} ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset"
+    plan = _plan(filled, page, {**params, "limit": 20, "offset": 0})
     assert any(detail.startswith("SEARCH label_index USING PRIMARY KEY (label=?") for detail in plan), plan
     assert not any(detail.startswith("SCAN") for detail in plan), plan
+    assert not any("TEMP B-TREE" in detail for detail in plan), plan  # already in rank order: no sort
 
 
-def test_and_of_terms_uses_indexes_only(filled: SqliteCatalog) -> None:
-    sql, params = compile_query(parse("dog cat"), lambda term: [term.value.title()])
+def test_a_word_naming_several_labels_reads_only_their_index_ranges(filled: SqliteCatalog) -> None:
+    term = parse("crane")
+    assert isinstance(term, Term)
+    sql, params = term_sql(term, ["Crane (Bird)", "Crane (Machine)"])
     plan = _plan(filled, sql, params)
-    assert not any(detail.startswith("SCAN") for detail in plan), plan
+    assert any("USING PRIMARY KEY (label=?" in detail for detail in plan), plan
+    assert not any(detail.startswith("SCAN label_index") for detail in plan), plan
 
 
 # --- persistence ------------------------------------------------------------------------------------------

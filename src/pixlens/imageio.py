@@ -472,13 +472,18 @@ _TRANSPOSE = {
 # Pixels
 
 
+DRAFT_TOLERANCE = 0.95
+
+
 def _draft_request(size: tuple[int, int], work_size: int) -> tuple[int, int] | None:
     """The size to ask ``Image.draft`` for: the smallest that keeps the longer side >= ``work_size``."""
     width, height = size
     longer = max(width, height)
     if longer <= work_size:
         return None
-    scale = work_size / longer
+    # A reduced scale a little under work_size (a 4032-px photo at 1/4 is 1008 px) is accepted as it is:
+    # decoding at 1/2 and resizing down cost three times as much, for no gain to the models (512 px at most).
+    scale = work_size * DRAFT_TOLERANCE / longer
     return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
@@ -544,7 +549,7 @@ def _decode_pixels(im: ImageFile.ImageFile, width: int, height: int, work_size: 
     _apply_draft(im, work_size)
     im.load()
     rgb = _to_rgb(im)
-    target = _target_size(width, height, work_size)
+    target = _target_size(*rgb.size, work_size)
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     if rgb is im:

@@ -50,8 +50,7 @@ class Searcher:
         """Parse and run a query. Raises QueryError for a malformed one."""
         node = parse(text, SEARCH_FIELDS)
         unknown = {term.value: self.suggest(term.value) for term in terms(node) if not self.resolve(term)}
-        hits = self.catalog.search(node, self.resolve, limit=limit, offset=offset)
-        total = self.catalog.count(node, self.resolve) if len(hits) == limit or offset else len(hits)
+        hits, total = self.catalog.page(node, self.resolve, limit=limit, offset=offset)
         return SearchResult(text, hits, total, unknown)
 
     def suggest(self, word: str) -> list[str]:

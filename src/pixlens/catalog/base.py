@@ -55,6 +55,9 @@ class Catalog(Protocol):
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
         """Images matching a parsed query, best first."""
 
+    def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
+        """One page of hits, best first, and the number of all hits."""
+
     def count(self, query: Node, resolve: Resolver) -> int:
         """How many images match a parsed query."""
 

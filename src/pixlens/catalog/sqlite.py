@@ -15,10 +15,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pixlens.catalog.base import Hit, ImageState, Resolver
-from pixlens.catalog.sqlplan import compile_query, positive_entries
+from pixlens.catalog.sets import Ids, Matches, evaluate
+from pixlens.catalog.sqlplan import positive_entries, term_sql
 from pixlens.errors import CatalogError
-from pixlens.query import Node
+from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
 
 CATEGORY_PREFIX = "category:"
@@ -45,7 +48,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             image_id INTEGER NOT NULL,
             PRIMARY KEY (label, confidence, image_id)
         ) WITHOUT ROWID;
-        CREATE INDEX label_index_by_image ON label_index(image_id);
+        CREATE INDEX label_index_by_image ON label_index(image_id, label, confidence);
         CREATE TABLE label_counts (
             label TEXT PRIMARY KEY,
             images INTEGER NOT NULL
@@ -124,9 +127,10 @@ class SqliteCatalog:
                 raise CatalogError(f"catalog write failed ({self.path}): {exc}") from exc
             return result
 
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+    def _read(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Any]:
         try:
-            return self._reader().execute(sql, tuple(params)).fetchall()
+            bound = params if isinstance(params, dict) else tuple(params)
+            return self._reader().execute(sql, bound).fetchall()
         except sqlite3.Error as exc:
             raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
 
@@ -253,30 +257,60 @@ class SqliteCatalog:
 
     # -- search ----
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
-        sql, params = compile_query(query, resolve)
-        rows = self._read(
-            f"""SELECT i.key, q.id, q.score FROM ({sql}) AS q JOIN images AS i ON i.id = q.id
-                ORDER BY q.score DESC, q.id DESC LIMIT ? OFFSET ?""",
-            [*params, limit, offset],
-        )
-        if not rows:
+        return self.page(query, resolve, limit, offset)[0]
+
+    def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
+        """One page of hits, best first, and the number of all hits."""
+        if isinstance(query, Term):  # a range read in rank order, and a range count: both stop early
+            sql, params = term_sql(query, resolve(query))
+            rows = self._read(
+                f"{sql} ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset",
+                {**params, "limit": limit, "offset": offset},
+            )
+            page, total = [(row[0], row[1]) for row in rows], self.count(query, resolve)
+        else:
+            matches = self._evaluate(query, resolve)
+            page, total = matches.page(limit, offset), len(matches.ids)
+        return self._hits(query, resolve, page), total
+
+    def _evaluate(self, query: Node, resolve: Resolver) -> Matches:
+        def fetch(term: Term) -> Matches:
+            sql, params = term_sql(term, resolve(term))
+            return Matches.of(self._read(sql, params))
+
+        def universe() -> Ids:
+            rows = self._read("SELECT id FROM images WHERE has_analysis = 1")
+            return np.fromiter((row[0] for row in rows), np.int64, len(rows))
+
+        return evaluate(query, fetch, universe)
+
+    def _hits(self, query: Node, resolve: Resolver, page: list[tuple[int, float]]) -> list[Hit]:
+        """Keys and matched labels for the rows of one page only."""
+        if not page:
             return []
+        ids = [image_id for image_id, _ in page]
+        marks = ",".join("?" * len(ids))
+        keys = dict(self._read(f"SELECT id, key FROM images WHERE id IN ({marks})", ids))
+        matched: dict[int, dict[str, float]] = {image_id: {} for image_id in ids}
         entries = positive_entries(query, resolve)
-        matched: dict[int, dict[str, float]] = {row[1]: {} for row in rows}
         if entries:
-            ids = list(matched)
             for label, confidence, image_id in self._read(
                 f"""SELECT label, confidence, image_id FROM label_index
-                    WHERE image_id IN ({",".join("?" * len(ids))})
-                      AND label IN ({",".join("?" * len(entries))})""",
+                    WHERE image_id IN ({marks}) AND label IN ({",".join("?" * len(entries))})""",
                 [*ids, *entries],
             ):
                 matched[image_id][label.removeprefix(CATEGORY_PREFIX)] = confidence
-        return [Hit(key=key, score=round(score, 2), matched=matched[image_id]) for key, image_id, score in rows]
+        return [
+            Hit(key=keys[image_id], score=round(score, 2), matched=matched[image_id])
+            for image_id, score in page
+            if image_id in keys
+        ]
 
     def count(self, query: Node, resolve: Resolver) -> int:
-        sql, params = compile_query(query, resolve)
-        return int(self._read(f"SELECT COUNT(*) FROM ({sql})", params)[0][0])
+        if isinstance(query, Term):
+            sql, params = term_sql(query, resolve(query))
+            return int(self._read(f"SELECT COUNT(*) FROM ({sql})", params)[0][0])
+        return len(self._evaluate(query, resolve).ids)
 
     def labels(self) -> list[tuple[str, int]]:
         rows = self._read(

@@ -1,26 +1,40 @@
-"""A parsed query as one SQL statement over ``label_index`` that yields ``(id, score)`` rows.
+"""One query term as SQL over ``label_index``: the rows ``(id, score)`` of the images that hold it.
 
-Shared by the SQL catalogs. A term is an index range read (the index holds parents, so "vehicle" needs no
-expansion into its children); AND is a join, OR a union, NOT an anti-join. The score of a hit is the mean
-confidence of the terms it matched, so an AND ranks images that are sure of every term first.
+The index holds every image's labels *and* their parents (and ``category:<Name>`` entries), so "vehicle" needs no
+expansion into its children: a term is one range read of the primary key ``(label, confidence, image_id)``,
+already in rank order, so a page of hits for one label is read straight off the index. A word that names several
+labels takes, per image, the best of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pixlens.catalog.base import Resolver
-from pixlens.query import And, Node, Not, Or, Term
+from pixlens.query import Node, Not, Term
 
 OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 EMPTY = "SELECT NULL AS id, 0.0 AS score WHERE 0"
-# Images with an analysis: analysed ones, and changed ones whose earlier analysis stays searchable while pending.
-ALL_ANALYZED = "SELECT id, 0.0 AS score FROM images WHERE has_analysis = 1"
 
 
-def compile_query(node: Node, resolve: Resolver, placeholder: str = "?") -> tuple[str, list[Any]]:
-    params: list[Any] = []
-    sql = _compile(node, resolve, params, placeholder)
+def term_sql(
+    term: Term, entries: list[str], style: Callable[[str], str] = lambda name: f":{name}"
+) -> tuple[str, dict[str, Any]]:
+    """SQL yielding ``(id, score)`` for the images holding any of ``entries`` (within the term's threshold)."""
+    if not entries:
+        return EMPTY, {}
+    params: dict[str, Any] = {f"e{i}": entry for i, entry in enumerate(entries)}
+    where = f"label IN ({', '.join(style(name) for name in params)})"
+    threshold = ""
+    if term.op is not None and term.threshold is not None:
+        params["threshold"] = term.threshold
+        threshold = f"{OPERATORS[term.op]} {style('threshold')}"
+    if len(entries) == 1:  # one range read, in rank order
+        condition = f" AND confidence {threshold}" if threshold else ""
+        return f"SELECT image_id AS id, confidence AS score FROM label_index WHERE {where}{condition}", params
+    having = f" HAVING MAX(confidence) {threshold}" if threshold else ""
+    sql = f"SELECT image_id AS id, MAX(confidence) AS score FROM label_index WHERE {where} GROUP BY image_id{having}"
     return sql, params
 
 
@@ -34,52 +48,3 @@ def positive_entries(node: Node, resolve: Resolver) -> list[str]:
     for operand in node.operands:
         entries.extend(e for e in positive_entries(operand, resolve) if e not in entries)
     return entries
-
-
-def _compile(node: Node, resolve: Resolver, params: list[Any], ph: str) -> str:
-    if isinstance(node, Term):
-        return _term(node, resolve(node), params, ph)
-    if isinstance(node, Not):
-        inner = _compile(node.operand, resolve, params, ph)
-        return f"{ALL_ANALYZED} AND id NOT IN (SELECT id FROM ({inner}) AS n)"
-    if isinstance(node, Or):
-        parts = [_compile(operand, resolve, params, ph) for operand in node.operands]
-        union = " UNION ALL ".join(f"SELECT id, score FROM ({part}) AS u{i}" for i, part in enumerate(parts))
-        return f"SELECT id, MAX(score) AS score FROM ({union}) AS o GROUP BY id"
-    return _and(node, resolve, params, ph)
-
-
-def _and(node: And, resolve: Resolver, params: list[Any], ph: str) -> str:
-    positives = [operand for operand in node.operands if not isinstance(operand, Not)]
-    negatives = [operand.operand for operand in node.operands if isinstance(operand, Not)]
-    parts = [_compile(operand, resolve, params, ph) for operand in positives] or [ALL_ANALYZED]
-    sql = f"SELECT a0.id AS id, ({' + '.join(f'a{i}.score' for i in range(len(parts)))}) / {len(parts)}.0 AS score"
-    sql += f" FROM ({parts[0]}) AS a0"
-    for i, part in enumerate(parts[1:], start=1):
-        sql += f" JOIN ({part}) AS a{i} ON a{i}.id = a0.id"
-    for j, negative in enumerate(negatives):
-        inner = _compile(negative, resolve, params, ph)
-        sql += " WHERE" if j == 0 else " AND"
-        sql += f" a0.id NOT IN (SELECT id FROM ({inner}) AS n{j})"
-    return sql
-
-
-def _term(term: Term, entries: list[str], params: list[Any], ph: str) -> str:
-    if not entries:
-        return EMPTY
-    condition = f"label = {ph}" if len(entries) == 1 else f"label IN ({', '.join([ph] * len(entries))})"
-    params.extend(entries)
-    if term.op is None or term.threshold is None:
-        if len(entries) == 1:
-            return f"SELECT image_id AS id, confidence AS score FROM label_index WHERE {condition}"
-        return f"SELECT image_id AS id, MAX(confidence) AS score FROM label_index WHERE {condition} GROUP BY image_id"
-    params.append(term.threshold)
-    if len(entries) == 1:
-        return (
-            f"SELECT image_id AS id, confidence AS score FROM label_index"
-            f" WHERE {condition} AND confidence {OPERATORS[term.op]} {ph}"
-        )
-    return (
-        f"SELECT image_id AS id, MAX(confidence) AS score FROM label_index WHERE {condition}"
-        f" GROUP BY image_id HAVING MAX(confidence) {OPERATORS[term.op]} {ph}"
-    )
