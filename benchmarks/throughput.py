@@ -16,7 +16,7 @@ For each set, in one run (each contender --rounds times, interleaved; the best r
 - ceiling: the two models alone on tensors made beforehand (classifier in batches of 8, detector one by one).
 
 Peak memory (RSS high-water mark) is measured in a fresh subprocess that loads the models and ingests the phone set.
-A stage in parentheses is a what-if, not part of the pipeline.
+
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ BATCH = 8
 TARGET_PHONE_VS_NAIVE = 3.0
 TARGET_SMALL_VS_CEILING = 0.80
 TARGET_PEAK_MB = 1024.0
-WHAT_IF_WORK_SIZE = 1008
 
 
 # -- image sets --------------------------------------------------------------------------------------------------
@@ -142,11 +141,6 @@ def stage_seconds(analyzer: LabelAnalyzer, files: list[Path], limits: DecodeLimi
     seconds: dict[str, float] = {}
     decoded: list[DecodedImage] = []
     seconds["read + decode"] = timed(lambda: decoded.extend(decode(p.read_bytes(), limits) for p in files))
-    # What-if: a 4032-pixel JPEG decoded at 1/4 scale needs no resize when work_size is 1008 instead of 1024.
-    what_if = DecodeLimits(limits.max_bytes, limits.max_pixels, limits.min_side, WHAT_IF_WORK_SIZE)
-    seconds[f"(read + decode, work_size {WHAT_IF_WORK_SIZE})"] = timed(
-        lambda: [decode(p.read_bytes(), what_if) for p in files]
-    )
 
     def classify() -> None:
         for start in range(0, len(decoded), BATCH):
