@@ -21,6 +21,7 @@ from pydantic_settings import (
 from pixlens.errors import ConfigError
 
 DEFAULT_HOME = Path(".pixlens")
+KNOWN_ANALYZERS = ("labels",)
 SETTINGS_FILE = "pixlens.toml"
 
 
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     home: Path = Field(DEFAULT_HOME, description="Folder that holds the catalog, thumbnails and pixlens.toml.")
     store: str = Field("", description="Folder (or file:// URL) of the images; default <home>/images.")
     catalog: str = Field("", description="Catalog URL; default sqlite:///<home>/catalog.db.")
+    analyzers: list[str] = Field(
+        default_factory=lambda: ["labels"],
+        description="What to analyse (Rekognition's Features): any of " + ", ".join(KNOWN_ANALYZERS) + ".",
+    )
     workers: int = Field(0, ge=0, description="Decode threads; 0 means one per CPU core.")
     model_threads: int = Field(0, ge=0, description="Threads per model run; 0 means one per CPU core.")
     batch_size: int = Field(8, ge=1, le=256, description="Images per model batch.")

@@ -19,7 +19,7 @@ from typing import Any
 
 from pixlens.analysis.base import Analyzer
 from pixlens.catalog.base import Catalog
-from pixlens.errors import DecodeError, ModelError, PixlensError, StoreError
+from pixlens.errors import DecodeError, PixlensError, StoreError
 from pixlens.imageio import DecodeLimits, decode
 from pixlens.record import ImageRecord, Status, utc_now
 from pixlens.store.base import ObjectStore
@@ -29,10 +29,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Job:
-    """Analyse the object ``key``; ``etag`` is the store's change token when the job was made (may be None)."""
+    """Analyse the object ``key``; ``etag`` is the store's change token when the job was made (may be None).
+
+    ``analyzers`` names the analysers to re-run on an image whose content is unchanged (after one of them got a
+    new version); None runs them all.
+    """
 
     key: str
     etag: str | None = None
+    analyzers: tuple[str, ...] | None = None
 
 
 class Outcome(StrEnum):
@@ -49,7 +54,7 @@ class Prepared:
     job: Job
     record: ImageRecord
     outcome: Outcome | None = None  # set when no analysis is needed
-    inputs: list[Any] = field(default_factory=list)  # one per analyser
+    inputs: dict[str, Any] = field(default_factory=dict)  # analyser name -> its prepared input
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,9 @@ class Pipeline:
         self.limits = limits
         self.versions = {analyzer.name: analyzer.version for analyzer in self.analyzers}
 
-    # -- thread-safe half ---------------------------------------------------------------------------------------
+    # -- thread-safe half ----
     def prepare(self, job: Job) -> Prepared:
-        record = ImageRecord(ImageName=job.key, ETag=job.etag, AnalyzerVersions=self.versions)
+        record = ImageRecord(ImageName=job.key, ETag=job.etag)
         try:
             info = self.store.stat(job.key)
             if info is None:
@@ -80,14 +85,18 @@ class Pipeline:
             data = self.store.read(job.key, self.limits.max_bytes)
             record.Size = len(data)
             record.ContentSha256 = hashlib.sha256(data).hexdigest()
-            if self._unchanged(record):
+            old = self.catalog.get(job.key)
+            wanted = self._wanted(job, record, old)
+            if not wanted:
                 return Prepared(job, record, Outcome.UNCHANGED)
+            if old is not None and len(wanted) < len(self.analyzers):
+                record = self._carry_over(old, record)  # only some analysers re-run: keep the others' fields
             image = decode(data, self.limits)
             del data
             record.ContentType = image.content_type
             record.Width, record.Height = image.width, image.height
             record.Exif = dict(image.exif)
-            inputs = [analyzer.prepare(image) for analyzer in self.analyzers]
+            inputs = {analyzer.name: analyzer.prepare(image) for analyzer in wanted}
         except StoreError as exc:
             if self.store.stat(job.key) is None:
                 return Prepared(job, record, Outcome.VANISHED)
@@ -99,16 +108,26 @@ class Pipeline:
             return self._failed(job, record, f"unexpected error: {type(exc).__name__}: {exc}")
         return Prepared(job, record, inputs=inputs)
 
-    def _unchanged(self, record: ImageRecord) -> bool:
-        """Already analysed with this content and these models (a touched or re-delivered file)."""
-        old = self.catalog.get(record.ImageName)
-        return (
-            old is not None
-            and old.Status in (Status.ANALYZED, Status.PENDING)
-            and old.AnalyzedAt is not None
-            and old.ContentSha256 == record.ContentSha256
-            and old.AnalyzerVersions == self.versions
-        )
+    def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
+        """The analysers to run: none for content already analysed by these versions (a touched or re-delivered
+        file), the stale ones for unchanged content, all of them for new or changed content."""
+        if old is None or old.AnalyzedAt is None or old.Status is Status.FAILED:
+            return self.analyzers
+        if old.ContentSha256 != record.ContentSha256:
+            return self.analyzers
+        names = set(job.analyzers) if job.analyzers is not None else set(self.versions)
+        return [
+            analyzer
+            for analyzer in self.analyzers
+            if analyzer.name in names and old.AnalyzerVersions.get(analyzer.name) != analyzer.version
+        ]
+
+    @staticmethod
+    def _carry_over(old: ImageRecord, fresh: ImageRecord) -> ImageRecord:
+        record = old.model_copy(deep=True)
+        record.ETag, record.Size, record.ContentSha256 = fresh.ETag, fresh.Size, fresh.ContentSha256
+        record.Status, record.Error = Status.PENDING, None
+        return record
 
     @staticmethod
     def _failed(job: Job, record: ImageRecord, reason: str) -> Prepared:
@@ -140,21 +159,24 @@ class Pipeline:
         return results
 
     def _run_models(self, todo: list[Prepared]) -> None:
-        for index, analyzer in enumerate(self.analyzers):
+        for analyzer in self.analyzers:
+            items = [item for item in todo if analyzer.name in item.inputs]
+            if not items:
+                continue
             try:
-                fields = analyzer.analyze([item.inputs[index] for item in todo])
-            except (ModelError, PixlensError) as exc:
-                for item in todo:
+                fields = analyzer.analyze([item.inputs[analyzer.name] for item in items])
+            except PixlensError as exc:
+                for item in items:
                     self._failed(item.job, item.record, f"{analyzer.name} analyser failed: {exc}")
                     item.outcome = Outcome.FAILED
                 continue
-            for item, values in zip(todo, fields, strict=True):
-                for name, value in values.items():
-                    setattr(item.record, name, value)
+            for item, values in zip(items, fields, strict=True):
+                _apply(item.record, analyzer, values)
         for item in todo:
-            item.inputs = []
+            item.inputs = {}
             if item.outcome is None:
                 item.record.Status = Status.ANALYZED
+                item.record.Error = None
                 item.record.AnalyzedAt = utc_now()
 
     def _refresh_etag(self, record: ImageRecord, to_put: list[ImageRecord]) -> None:
@@ -170,3 +192,15 @@ class Pipeline:
         for start in range(0, len(jobs), batch_size):
             results.extend(self.analyze([self.prepare(job) for job in jobs[start : start + batch_size]]))
         return results
+
+
+def _apply(record: ImageRecord, analyzer: Analyzer, values: dict[str, Any]) -> None:
+    """Replace an analyser's fields in a record (resetting those it did not return) and its skip notes."""
+    for name in analyzer.fields:
+        default = ImageRecord.model_fields[name].get_default(call_default_factory=True)
+        setattr(record, name, values.get(name, default))
+    prefix = f"{analyzer.name}."
+    skipped = {key: why for key, why in record.Skipped.items() if not key.startswith(prefix)}
+    skipped.update(values.get("Skipped", {}))
+    record.Skipped = skipped
+    record.AnalyzerVersions = {**record.AnalyzerVersions, analyzer.name: analyzer.version}

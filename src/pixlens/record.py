@@ -59,7 +59,18 @@ class ImageRecord(_Shape):
     AnalyzedAt: str | None = None
     Labels: list[Label] = Field(default_factory=list)
     LabelModelVersion: str | None = None
+    TextDetections: list[dict[str, Any]] = Field(default_factory=list)
+    FaceDetails: list[dict[str, Any]] = Field(default_factory=list)
+    ModerationLabels: list[dict[str, Any]] = Field(default_factory=list)
+    ImageProperties: dict[str, Any] | None = None
+    PerceptualHash: str | None = None  # 64-bit perceptual hash (hex), for near-duplicates
+    Thumbnail: str | None = None  # path of the WebP thumbnail, relative to the home folder
+    # The cascade: "<analyser>.<step>" -> why that step did not run (skipped work is recorded, not absent).
+    Skipped: dict[str, str] = Field(default_factory=dict)
     Exif: dict[str, Any] = Field(default_factory=dict)
+    # Vectors live beside the record in the catalog's vector index, not in its JSON.
+    ImageEmbedding: list[float] | None = Field(default=None, exclude=True)
+    FaceEmbeddings: list[list[float]] = Field(default_factory=list, exclude=True)
     # name -> version of every analyser that produced this record; reconcile compares it with the current ones.
     AnalyzerVersions: dict[str, str] = Field(default_factory=dict)
     # The store's change token (etag, or mtime-size for a folder) seen when the bytes were read.

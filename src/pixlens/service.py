@@ -19,7 +19,7 @@ from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog
 from pixlens.config import Settings
-from pixlens.events.reconcile import ReconcilePlan, plan_reconcile
+from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.imageio import DecodeLimits
 from pixlens.pipeline import Job, Pipeline, Result
 from pixlens.queue.local import LocalQueue
@@ -100,8 +100,10 @@ class Pixlens:
         other analyser versions."""
         jobs = []
         for state in self.catalog.states(keys):
-            if state.status is not Status.ANALYZED or state.versions != self.versions:
+            if state.status is not Status.ANALYZED:
                 jobs.append(Job(state.key, keys[state.key]))
+            elif stale := stale_analyzers(state.versions, self.versions):
+                jobs.append(Job(state.key, keys[state.key], stale))
         return jobs
 
     def run(self, jobs: Iterable[Job], on_result: ResultCallback | None = None) -> list[Result]:

@@ -8,6 +8,7 @@ per image, the record fields it sets.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 class Analyzer(Protocol):
     name: str
     version: str
+    # The record fields it sets: cleared and set anew whenever it runs (alone, on re-analysis, or with others).
+    # It may also return "Skipped" entries ("<name>.<step>": reason), which are merged, not replaced.
+    fields: tuple[str, ...]
 
     def prepare(self, image: DecodedImage) -> Any:
         """Model inputs for one image (runs in a decode thread)."""
@@ -43,7 +47,9 @@ def available_analyzers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_analyzers(settings: Settings, names: Sequence[str] = ("labels",)) -> list[Analyzer]:
+def create_analyzers(settings: Settings, names: Sequence[str] | None = None) -> list[Analyzer]:
+    """The analysers named (default: the settings' ``analyzers``), in that order."""
+    names = list(settings.analyzers if names is None else names)
     _register_builtins()
     unknown = [name for name in names if name not in _REGISTRY]
     if unknown:
@@ -51,8 +57,22 @@ def create_analyzers(settings: Settings, names: Sequence[str] = ("labels",)) -> 
     return [_REGISTRY[name](settings) for name in names]
 
 
-def _register_builtins() -> None:
-    if "labels" not in _REGISTRY:
-        from pixlens.analysis.labels import LabelAnalyzer
+# Built-in analysers: name -> "module:Class", imported on first use (a search never imports a model).
+BUILTINS = {
+    "labels": "pixlens.analysis.labels:LabelAnalyzer",
+}
 
-        register_analyzer("labels", LabelAnalyzer)
+
+def _register_builtins() -> None:
+    for name, target in BUILTINS.items():
+        if name not in _REGISTRY:
+            register_analyzer(name, _lazy(target))
+
+
+def _lazy(target: str) -> AnalyzerFactory:
+    def factory(settings: Settings) -> Analyzer:
+        module_name, _, class_name = target.partition(":")
+        analyzer: Analyzer = getattr(importlib.import_module(module_name), class_name)(settings)
+        return analyzer
+
+    return factory

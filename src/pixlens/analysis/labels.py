@@ -69,6 +69,7 @@ class RawScores:
 
 class LabelAnalyzer:
     name = "labels"
+    fields = ("Labels", "LabelModelVersion")
 
     def __init__(self, settings: Settings) -> None:
         self.settings: LabelSettings = settings.labels

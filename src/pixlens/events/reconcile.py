@@ -1,8 +1,9 @@
 """Reconcile: compare the store with the catalog, so that nothing stays unanalysed when events are lost.
 
 An image needs work when the catalog lacks it, holds it with another etag, still has it pending (a crash), or
-analysed it with other analyser versions. A catalogued image that the store no longer has is deleted. Failed
-images are retried only when their content changes (or on request): they would fail the same way again.
+analysed it with other analyser versions (then only those analysers re-run). A catalogued image that the store
+no longer has is deleted. Failed images are retried only when their content changes (or on request): they would
+fail the same way again.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ def plan_reconcile(
         elif state.status is Status.FAILED:
             if retry_failed:
                 plan.retried.append(job)
-        elif state.versions != versions:
-            plan.outdated.append(job)
+        elif stale := stale_analyzers(state.versions, versions):
+            plan.outdated.append(Job(state.key, etag, stale))
     plan.new = [Job(key, etag) for key, etag in sorted(in_store.items())]
     return plan
+
+
+def stale_analyzers(recorded: dict[str, str], current: dict[str, str]) -> tuple[str, ...]:
+    """The current analysers that did not analyse an image, or did with another version: only they re-run."""
+    return tuple(name for name, version in current.items() if recorded.get(name) != version)
