@@ -21,7 +21,7 @@ from pydantic_settings import (
 from pixlens.errors import ConfigError
 
 DEFAULT_HOME = Path(".pixlens")
-KNOWN_ANALYZERS = ("labels",)
+KNOWN_ANALYZERS = ("labels", "text", "faces", "moderation", "properties", "embedding", "thumbnail")
 SETTINGS_FILE = "pixlens.toml"
 
 
@@ -41,6 +41,50 @@ class LabelSettings(BaseModel):
     exclude_labels: list[str] = Field(default_factory=list, description="Drop these labels (and children).")
     include_categories: list[str] = Field(default_factory=list, description="Keep only labels in these categories.")
     exclude_categories: list[str] = Field(default_factory=list, description="Drop labels in these categories.")
+
+
+class TextSettings(BaseModel):
+    """Text in images (Rekognition's DetectText)."""
+
+    min_confidence: float = Field(50.0, ge=0, le=100, description="Lines read with less confidence are dropped.")
+
+
+class FaceSettings(BaseModel):
+    """Faces (Rekognition's DetectFaces) and people."""
+
+    min_confidence: float = Field(90.0, ge=0, le=100, description="Faces found with less confidence are dropped.")
+    min_size: int = Field(20, ge=8, description="Smallest face side searched for, in pixels of the working copy.")
+    cluster_similarity: float = Field(
+        0.55, ge=-1, le=1, description="A face joins a person when its cosine similarity to them is at least this."
+    )
+
+
+class ModerationSettings(BaseModel):
+    """Unsafe content (Rekognition's DetectModerationLabels)."""
+
+    min_confidence: float = Field(50.0, ge=0, le=100, description="From this confidence an image is unsafe.")
+    hide_unsafe: bool = Field(True, description="Search leaves unsafe images out unless the query asks (is:unsafe).")
+
+
+class PropertySettings(BaseModel):
+    """Colours and quality (Rekognition's ImageProperties)."""
+
+    max_colors: int = Field(5, ge=1, le=20, description="At most this many dominant colours per image.")
+
+
+class ThumbnailSettings(BaseModel):
+    """The WebP thumbnail kept for each image in <home>/thumbnails."""
+
+    size: int = Field(256, ge=32, le=1024, description="Longer side of a thumbnail, in pixels.")
+    quality: int = Field(80, ge=1, le=100, description="WebP quality of thumbnails.")
+
+
+class EmbeddingSettings(BaseModel):
+    """The image embedding behind "more like this" and near-duplicates."""
+
+    model: Literal["efficientnet_lite0", "efficientnet_lite2"] = Field(
+        "efficientnet_lite0", description="Classifier whose penultimate layer is the embedding."
+    )
 
 
 class DecodeSettings(BaseModel):
@@ -75,7 +119,14 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         600.0, ge=0, description="While watching, reconcile every this many seconds (0: only at start)."
     )
+    cascade: bool = Field(True, description="Let cheap signals skip expensive work (no text regions: no OCR...).")
     labels: LabelSettings = Field(default_factory=LabelSettings)  # type: ignore[arg-type]
+    text: TextSettings = Field(default_factory=TextSettings)  # type: ignore[arg-type]
+    faces: FaceSettings = Field(default_factory=FaceSettings)  # type: ignore[arg-type]
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)  # type: ignore[arg-type]
+    properties: PropertySettings = Field(default_factory=PropertySettings)  # type: ignore[arg-type]
+    thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings)  # type: ignore[arg-type]
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
     decode: DecodeSettings = Field(default_factory=DecodeSettings)  # type: ignore[arg-type]
 
     @classmethod
