@@ -60,6 +60,12 @@ def create_analyzers(settings: Settings, names: Sequence[str] | None = None) -> 
 # Built-in analysers: name -> "module:Class", imported on first use (a search never imports a model).
 BUILTINS = {
     "labels": "pixlens.analysis.labels:LabelAnalyzer",
+    "text": "pixlens.analysis.text:TextAnalyzer",
+    "faces": "pixlens.analysis.faces:FaceAnalyzer",
+    "moderation": "pixlens.analysis.moderation:ModerationAnalyzer",
+    "properties": "pixlens.analysis.properties:PropertyAnalyzer",
+    "embedding": "pixlens.analysis.embedding:EmbeddingAnalyzer",
+    "thumbnail": "pixlens.analysis.thumbnail:ThumbnailAnalyzer",
 }
 
 
