@@ -274,7 +274,16 @@ def test_near_miss_gets_a_suggestion(analysed: Pixlens) -> None:
 
 @pytest.mark.parametrize(
     ("query", "position"),
-    [("dog AND", 4), ("(cat", 0), ("dog>=200", 5), ("", 0), ("dog)", 3), ("text:receipt", 0), ('"teddy bear', 0)],
+    [
+        ("dog AND", 4),
+        ("(cat", 0),
+        ("dog>=200", 5),
+        ("", 0),
+        ("dog)", 3),
+        ("shape:round", 0),
+        ("is:pretty", 0),
+        ('"teddy bear', 0),
+    ],
 )
 def test_malformed_queries(analysed: Pixlens, query: str, position: int) -> None:
     with pytest.raises(QueryError) as caught:

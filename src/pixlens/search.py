@@ -3,19 +3,28 @@
 A word names labels through the taxonomy (any case, plurals, synonyms: "cars" and "automobile" -> Car). Parents
 need no expansion: the index holds every image's labels *and* their parents, so "vehicle" is one index read that
 finds cars, buses and bicycles. A word that the taxonomy does not know may still be a label in the catalog.
+
+Fields name the other facets (``catalog/facets.py``): ``category:``, ``color:``, ``text:`` (full text),
+``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``is:safe`` / ``is:unsafe``. Unsafe
+images are left out unless the query mentions ``is:`` (a setting).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pixlens.analysis.taxonomy import Taxonomy
+from pixlens.catalog import facets
 from pixlens.catalog.base import Catalog, Hit
-from pixlens.query import Term, parse, terms
+from pixlens.catalog.sqlplan import TEXT
+from pixlens.errors import QueryError
+from pixlens.query import And, Node, Not, Or, Term, parse, terms
 
-SEARCH_FIELDS = frozenset({"label", "category"})
-CATEGORY_PREFIX = "category:"
+SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is"})
+UNSAFE = "explicit nudity"  # the moderation label whose confidence decides is:unsafe
+FACE_WORDS = frozenset({"face", "faces"})
 
 
 @dataclass
@@ -27,9 +36,20 @@ class SearchResult:
 
 
 class Searcher:
-    def __init__(self, catalog: Catalog, taxonomy: Taxonomy, catalog_labels: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        taxonomy: Taxonomy,
+        catalog_labels: list[str] | None = None,
+        people: Callable[[str], list[int]] | None = None,
+        unsafe_from: float = 50.0,
+        hide_unsafe: bool = False,
+    ) -> None:
         self.catalog = catalog
         self.taxonomy = taxonomy
+        self.people = people or (lambda name: [])
+        self.unsafe_from = unsafe_from
+        self.hide_unsafe = hide_unsafe
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
         self._categories = {
             category.casefold(): category for name in taxonomy.names() for category in taxonomy.info(name).categories
@@ -37,24 +57,65 @@ class Searcher:
 
     def resolve(self, term: Term) -> list[str]:
         """The index entries one term matches."""
+        value = term.value.casefold()
         if term.field == "category":
-            wanted = term.value.casefold()
-            return [CATEGORY_PREFIX + name for key, name in sorted(self._categories.items()) if wanted in key]
+            return [facets.CATEGORY + name for key, name in sorted(self._categories.items()) if value in key]
+        if term.field == "text":
+            return [TEXT + term.value]
+        if term.field == "color":
+            return [facets.COLOR + value]
+        if term.field == "moderation":
+            return [facets.MODERATION + value]
+        if term.field == "person":
+            return [f"{facets.PERSON}{person}" for person in self.people(term.value)]
+        if value in FACE_WORDS:
+            return [facets.FACES]
         found = set(self.taxonomy.resolve(term.value))
-        own = self._catalog_labels.get(term.value.casefold())
+        own = self._catalog_labels.get(value)
         if own is not None:
             found.add(own)
         return sorted(found)
 
     def search(self, text: str, limit: int = 20, offset: int = 0) -> SearchResult:
         """Parse and run a query. Raises QueryError for a malformed one."""
-        node = parse(text, SEARCH_FIELDS)
-        unknown = {term.value: self.suggest(term.value) for term in terms(node) if not self.resolve(term)}
+        try:
+            node = self.plan(parse(text, SEARCH_FIELDS))
+        except QueryError as exc:
+            raise QueryError(exc.message, text, exc.position) from None
+        unknown = {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
         hits, total = self.catalog.page(node, self.resolve, limit=limit, offset=offset)
         return SearchResult(text, hits, total, unknown)
 
-    def suggest(self, word: str) -> list[str]:
+    def plan(self, node: Node) -> Node:
+        """Rewrite ``is:`` terms into moderation thresholds, and leave unsafe images out unless asked for."""
+        asked = any(term.field == "is" for term in terms(node))
+        node = self._rewrite(node)
+        if self.hide_unsafe and not asked:
+            unsafe = Not(self._unsafe())
+            node = And((*node.operands, unsafe)) if isinstance(node, And) else And((node, unsafe))
+        return node
+
+    def _rewrite(self, node: Node) -> Node:
+        if isinstance(node, Term):
+            if node.field != "is":
+                return node
+            if node.value.casefold() == "unsafe":
+                return self._unsafe()
+            if node.value.casefold() == "safe":
+                return Not(self._unsafe())
+            raise QueryError(f"unknown is:{node.value} (known: is:safe, is:unsafe)", position=node.position)
+        if isinstance(node, Not):
+            return Not(self._rewrite(node.operand))
+        rewritten = tuple(self._rewrite(operand) for operand in node.operands)
+        return And(rewritten) if isinstance(node, And) else Or(rewritten)
+
+    def _unsafe(self) -> Term:
+        return Term(UNSAFE, field="moderation", op=">=", threshold=self.unsafe_from)
+
+    def suggest(self, term: Term) -> list[str]:
+        if term.field != "label":
+            return []
         vocabulary = [*self.taxonomy.names(), *self._catalog_labels.values()]
         lowered = {name.casefold(): name for name in vocabulary}
-        close = difflib.get_close_matches(word.casefold(), list(lowered), n=3, cutoff=0.75)
+        close = difflib.get_close_matches(term.value.casefold(), list(lowered), n=3, cutoff=0.75)
         return [lowered[match] for match in close]

@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 
 from pixlens.catalog.base import Hit, ImageState, Resolver
+from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
 from pixlens.catalog.sets import Ids, Matches, evaluate
 from pixlens.catalog.sqlplan import positive_entries, term_sql
 from pixlens.errors import CatalogError
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
-
-CATEGORY_PREFIX = "category:"
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -53,6 +52,12 @@ MIGRATIONS: list[tuple[str, str]] = [
             label TEXT PRIMARY KEY,
             images INTEGER NOT NULL
         ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0002_text_index",
+        """
+        CREATE VIRTUAL TABLE text_fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2');
         """,
     ),
 ]
@@ -177,12 +182,14 @@ class SqliteCatalog:
         self._unindex(conn, image_id)
         if not analyzed:
             return  # a failed image is found by no label, whatever fields it carries
-        entries = dict(record.indexed_labels())
-        entries.update({CATEGORY_PREFIX + name: conf for name, conf in record.categories().items()})
+        entries = facets(record)
         conn.executemany(
             "INSERT INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
             [(label, round(conf, 3), image_id) for label, conf in entries.items()],
         )
+        text = text_of(record)
+        if text:
+            conn.execute("INSERT INTO text_fts (rowid, text) VALUES (?, ?)", (image_id, text))
         conn.executemany(
             """INSERT INTO label_counts (label, images) VALUES (?, 1)
                ON CONFLICT(label) DO UPDATE SET images = images + 1""",
@@ -198,6 +205,7 @@ class SqliteCatalog:
         )
         conn.execute("DELETE FROM label_counts WHERE images <= 0")
         conn.execute("DELETE FROM label_index WHERE image_id = ?", (image_id,))
+        conn.execute("DELETE FROM text_fts WHERE rowid = ?", (image_id,))
 
     def mark_pending(self, items: Iterable[tuple[str, str | None]], force: bool = False) -> int:
         jobs = list(items)
@@ -299,7 +307,7 @@ class SqliteCatalog:
                     WHERE image_id IN ({marks}) AND label IN ({",".join("?" * len(entries))})""",
                 [*ids, *entries],
             ):
-                matched[image_id][label.removeprefix(CATEGORY_PREFIX)] = confidence
+                matched[image_id][label.removeprefix(CATEGORY)] = confidence
         return [
             Hit(key=keys[image_id], score=round(score, 2), matched=matched[image_id])
             for image_id, score in page
@@ -313,20 +321,18 @@ class SqliteCatalog:
         return len(self._evaluate(query, resolve).ids)
 
     def labels(self) -> list[tuple[str, int]]:
-        rows = self._read(
-            "SELECT label, images FROM label_counts WHERE label NOT LIKE 'category:%' ORDER BY images DESC, label"
-        )
-        return [(label, count) for label, count in rows]
+        rows = self._read("SELECT label, images FROM label_counts ORDER BY images DESC, label")
+        return [(label, count) for label, count in rows if is_label(label)]
 
     def label_names(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT label FROM label_counts WHERE label NOT LIKE 'category:%'")]
+        return [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
 
     def stats(self) -> dict[str, object]:
         by_status = dict.fromkeys((status.value for status in Status), 0)
         by_status.update(
             {status: count for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")}
         )
-        labels = self._read("SELECT COUNT(*) FROM label_counts WHERE label NOT LIKE 'category:%'")[0][0]
+        labels = len(self.label_names())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return {
             "catalog": str(self.path),

@@ -1,9 +1,9 @@
 """One query term as SQL over ``label_index``: the rows ``(id, score)`` of the images that hold it.
 
-The index holds every image's labels *and* their parents (and ``category:<Name>`` entries), so "vehicle" needs no
-expansion into its children: a term is one range read of the primary key ``(label, confidence, image_id)``,
+The index holds every image's labels *and* their parents (and the other facets, see ``facets.py``), so "vehicle"
+needs no expansion into its children: a term is one range read of the primary key ``(label, confidence, image_id)``,
 already in rank order, so a page of hits for one label is read straight off the index. A word that names several
-labels takes, per image, the best of them.
+labels takes, per image, the best of them. A ``text:`` entry is a phrase for the full-text index instead.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pixlens.query import Node, Not, Term
 
 OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 EMPTY = "SELECT NULL AS id, 0.0 AS score WHERE 0"
+TEXT = "text:"  # an entry that is a phrase for the full-text index, not a facet
 
 
 def term_sql(
@@ -24,6 +25,8 @@ def term_sql(
     """SQL yielding ``(id, score)`` for the images holding any of ``entries`` (within the term's threshold)."""
     if not entries:
         return EMPTY, {}
+    if entries[0].startswith(TEXT):
+        return text_sql(entries[0].removeprefix(TEXT), style)
     params: dict[str, Any] = {f"e{i}": entry for i, entry in enumerate(entries)}
     where = f"label IN ({', '.join(style(name) for name in params)})"
     threshold = ""
@@ -36,6 +39,14 @@ def term_sql(
     having = f" HAVING MAX(confidence) {threshold}" if threshold else ""
     sql = f"SELECT image_id AS id, MAX(confidence) AS score FROM label_index WHERE {where} GROUP BY image_id{having}"
     return sql, params
+
+
+def text_sql(phrase: str, style: Callable[[str], str] = lambda name: f":{name}") -> tuple[str, dict[str, Any]]:
+    """Images whose text holds the phrase (full-text index; words stemmed, any case), scored 0-100 by BM25."""
+    query = '"' + " ".join(phrase.split()).replace('"', '""') + '"'
+    rank = "(-bm25(text_fts))"
+    score = f"100.0 * {rank} / (1.0 + {rank})"
+    return f"SELECT rowid AS id, {score} AS score FROM text_fts WHERE text_fts MATCH {style('text')}", {"text": query}
 
 
 def positive_entries(node: Node, resolve: Resolver) -> list[str]:

@@ -1,0 +1,54 @@
+"""What a record puts into the catalog's facet index ``(entry, confidence, image)``.
+
+Every searchable fact is one entry with a 0-100 value, so every query term is one index range read:
+
+| entry | value | from |
+| --- | --- | --- |
+| ``<Label>`` (exact name) | confidence; a parent takes its best child's | ``Labels`` and their ``Parents`` |
+| ``category:<Name>`` | best confidence of its labels | ``Labels[].Categories`` |
+| ``color:<name>`` | percentage of pixels | ``ImageProperties.DominantColors`` (simplified and CSS names) |
+| ``moderation:<name>`` | confidence | ``ModerationLabels`` |
+| ``faces`` | number of faces (at most 100) | ``FaceDetails`` |
+| ``person:<id>`` | best face confidence | the people the faces were assigned to (added by the catalog) |
+
+Text is not a facet: it goes to a full-text index.
+"""
+
+from __future__ import annotations
+
+from pixlens.record import ImageRecord
+
+CATEGORY = "category:"
+COLOR = "color:"
+MODERATION = "moderation:"
+FACES = "faces"
+PERSON = "person:"
+PREFIXES = (CATEGORY, COLOR, MODERATION, PERSON)
+
+
+def facets(record: ImageRecord) -> dict[str, float]:
+    entries = dict(record.indexed_labels())
+    entries.update({CATEGORY + name: conf for name, conf in record.categories().items()})
+    properties = record.ImageProperties or {}
+    for color in properties.get("DominantColors", []):
+        percent = float(color.get("PixelPercent", 0.0))
+        for key in ("SimplifiedColor", "CSSColor"):
+            if color.get(key):
+                entry = COLOR + str(color[key]).lower()
+                entries[entry] = max(entries.get(entry, 0.0), percent)
+    for label in record.ModerationLabels:
+        entry = MODERATION + str(label["Name"]).lower()
+        entries[entry] = max(entries.get(entry, 0.0), float(label["Confidence"]))
+    if record.FaceDetails:
+        entries[FACES] = float(min(len(record.FaceDetails), 100))
+    return entries
+
+
+def is_label(entry: str) -> bool:
+    """Whether an entry is a label name (what ``pixlens labels`` lists), not another kind of facet."""
+    return entry != FACES and not entry.startswith(PREFIXES)
+
+
+def text_of(record: ImageRecord) -> str:
+    """The text that the full-text index holds for a record: its lines, one per line."""
+    return "\n".join(str(d["DetectedText"]) for d in record.TextDetections if d.get("Type") == "LINE")
