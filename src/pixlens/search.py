@@ -90,7 +90,8 @@ class Searcher:
         """Rewrite ``is:`` terms into moderation thresholds, and leave unsafe images out unless asked for."""
         asked = any(term.field == "is" for term in terms(node))
         node = self._rewrite(node)
-        if self.hide_unsafe and not asked:
+        # A range count first: with no unsafe image in the catalog the filter would only cost time.
+        if self.hide_unsafe and not asked and self.catalog.count(self._unsafe(), self.resolve) > 0:
             unsafe = Not(self._unsafe())
             node = And((*node.operands, unsafe)) if isinstance(node, And) else And((node, unsafe))
         return node

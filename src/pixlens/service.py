@@ -125,7 +125,14 @@ class Pixlens:
 
     # -- questions ----
     def searcher(self) -> Searcher:
-        return Searcher(self.catalog, self.taxonomy, self.catalog.label_names())
+        moderation = self.settings.moderation
+        return Searcher(
+            self.catalog,
+            self.taxonomy,
+            self.catalog.label_names(),
+            unsafe_from=moderation.min_confidence,
+            hide_unsafe=moderation.hide_unsafe,
+        )
 
     def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResult:
         return self.searcher().search(query, limit=limit, offset=offset)
