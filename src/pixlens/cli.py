@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pixlens import __version__
-from pixlens.config import load_settings
+from pixlens.config import KNOWN_ANALYZERS, load_settings
 from pixlens.errors import ConfigError, PixlensError, QueryError
 from pixlens.pipeline import Outcome, Result
 from pixlens.service import Pixlens
@@ -34,13 +34,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 
 class State:
-    def __init__(self, home: Path | None, store: str | None, catalog: str | None) -> None:
+    def __init__(self, home: Path | None, store: str | None, catalog: str | None, features: str | None) -> None:
         self.home, self.store, self.catalog = home, store, catalog
+        self.analyzers = [name.strip() for name in features.split(",") if name.strip()] if features else None
         self._lens: Pixlens | None = None
 
     def lens(self) -> Pixlens:
         if self._lens is None:
-            settings = load_settings(self.home, store=self.store, catalog=self.catalog)
+            settings = load_settings(self.home, store=self.store, catalog=self.catalog, analyzers=self.analyzers)
             self._lens = Pixlens(settings)
         return self._lens
 
@@ -64,6 +65,12 @@ def main_options(
     catalog: Annotated[
         str | None, typer.Option(help="Catalog URL (env PIXLENS_CATALOG; default sqlite:///<home>/catalog.db)")
     ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="What to analyse, comma-separated: " + ", ".join(KNOWN_ANALYZERS) + " (env PIXLENS_ANALYZERS)"
+        ),
+    ] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
@@ -71,7 +78,7 @@ def main_options(
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    ctx.obj = State(home, store, catalog)
+    ctx.obj = State(home, store, catalog, features)
 
 
 def _lens(ctx: typer.Context) -> Pixlens:
