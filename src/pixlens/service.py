@@ -53,7 +53,7 @@ class Pixlens:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return open_catalog(self.settings.catalog_url)
+        return open_catalog(self.settings.catalog_url, self.settings.faces.cluster_similarity)
 
     @cached_property
     def taxonomy(self) -> Taxonomy:
@@ -130,6 +130,7 @@ class Pixlens:
             self.catalog,
             self.taxonomy,
             self.catalog.label_names(),
+            people=self.catalog.person_ids,
             unsafe_from=moderation.min_confidence,
             hide_unsafe=moderation.hide_unsafe,
         )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status
+
+if TYPE_CHECKING:
+    from pixlens.catalog.sqlite_vectors import PersonRow
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,21 @@ class Catalog(Protocol):
 
     def stats(self) -> dict[str, object]:
         """Counts by status, number of labels, size on disk."""
+
+    def similar(self, key: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` images most like ``key`` (cosine similarity of their embeddings), best first."""
+
+    def people(self) -> list[PersonRow]:
+        """The people that faces were clustered into, most faces first."""
+
+    def person_ids(self, name: str) -> list[int]:
+        """The people with this name (any case), or the one with this number."""
+
+    def name_person(self, person_id: int, name: str | None) -> bool:
+        """Name (or un-name) a person; False if there is no such person."""
+
+    def fingerprints(self) -> list[tuple[int, str, str | None, str | None]]:
+        """(id, key, sha256, perceptual hash) of every analysed image."""
 
     def close(self) -> None:
         """Release connections."""

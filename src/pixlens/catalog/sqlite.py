@@ -20,6 +20,8 @@ import numpy as np
 from pixlens.catalog.base import Hit, ImageState, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
 from pixlens.catalog.sets import Ids, Matches, evaluate
+from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
+from pixlens.catalog.sqlite_vectors import PersonRow, Vectors
 from pixlens.catalog.sqlplan import positive_entries, term_sql
 from pixlens.errors import CatalogError
 from pixlens.query import Node, Term
@@ -60,15 +62,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE VIRTUAL TABLE text_fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2');
         """,
     ),
+    ("0003_vectors_faces_people", VECTORS_MIGRATION),
 ]
 
 
 class SqliteCatalog:
     """Catalog in one SQLite file (``sqlite:///path/to/catalog.db``)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, face_similarity: float = 0.55) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.vectors = Vectors(self.path, face_similarity, self._read)
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -126,10 +130,12 @@ class SqliteCatalog:
                     result = work(conn)
                 except BaseException:
                     conn.execute("ROLLBACK")
+                    self.vectors.rolled_back()
                     raise
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise CatalogError(f"catalog write failed ({self.path}): {exc}") from exc
+            self.vectors.committed()
             return result
 
     def _read(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Any]:
@@ -141,11 +147,12 @@ class SqliteCatalog:
 
     # -- records ----
     def get(self, key: str) -> ImageRecord | None:
-        rows = self._read("SELECT record, status FROM images WHERE key = ?", (key,))
+        rows = self._read("SELECT id, record, status FROM images WHERE key = ?", (key,))
         if not rows:
             return None
-        record = ImageRecord.model_validate_json(rows[0][0])
-        record.Status = Status(rows[0][1])  # a changed image is pending while its old record stays searchable
+        record = ImageRecord.model_validate_json(rows[0][1])
+        record.Status = Status(rows[0][2])  # a changed image is pending while its old record stays searchable
+        self.vectors.attach(rows[0][0], record)
         return record
 
     def put(self, records: Iterable[ImageRecord]) -> None:
@@ -183,6 +190,10 @@ class SqliteCatalog:
         if not analyzed:
             return  # a failed image is found by no label, whatever fields it carries
         entries = facets(record)
+        entries.update(self.vectors.index(conn, image_id, record))
+        if record.FaceDetails:  # now with the PersonId of each face
+            conn.execute("UPDATE images SET record = ? WHERE id = ?", (record.to_json(), image_id))
+        conn.execute("UPDATE images SET phash = ? WHERE id = ?", (record.PerceptualHash, image_id))
         conn.executemany(
             "INSERT INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
             [(label, round(conf, 3), image_id) for label, conf in entries.items()],
@@ -196,8 +207,8 @@ class SqliteCatalog:
             [(label,) for label in entries],
         )
 
-    @staticmethod
-    def _unindex(conn: sqlite3.Connection, image_id: int) -> None:
+    def _unindex(self, conn: sqlite3.Connection, image_id: int) -> None:
+        self.vectors.unindex(conn, image_id)
         conn.execute(
             """UPDATE label_counts SET images = images - 1
                WHERE label IN (SELECT label FROM label_index WHERE image_id = ?)""",
@@ -342,7 +353,44 @@ class SqliteCatalog:
             "bytes": size,
         }
 
+    # -- vectors, people, duplicates ----
+    def similar(self, key: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` images most like ``key`` (cosine similarity of their embeddings), best first."""
+        rows = self._read("SELECT id FROM images WHERE key = ?", (key,))
+        if not rows:
+            return []
+        found = self.vectors.similar(rows[0][0], k)
+        keys = self._keys([image_id for image_id, _ in found])
+        return [(keys[image_id], round(similarity, 4)) for image_id, similarity in found if image_id in keys]
+
+    def _keys(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        return dict(self._read(f"SELECT id, key FROM images WHERE id IN ({','.join('?' * len(ids))})", ids))
+
+    def people(self) -> list[PersonRow]:
+        return self.vectors.person_rows()
+
+    def person_ids(self, name: str) -> list[int]:
+        return self.vectors.person_ids(name)
+
+    def name_person(self, person_id: int, name: str | None) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            people = self.vectors.people(conn)
+            if person_id not in people:
+                return False
+            people.rename(person_id, name)
+            conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))
+            return True
+
+        return bool(self._write(work))
+
+    def fingerprints(self) -> list[tuple[int, str, str | None, str | None]]:
+        """(id, key, sha256, perceptual hash) of every analysed image, for duplicate finding."""
+        return [tuple(row) for row in self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis = 1")]
+
     def close(self) -> None:
+        self.vectors.save()
         with self._all_lock:
             for conn in self._all:
                 conn.close()

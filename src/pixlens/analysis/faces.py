@@ -1,0 +1,222 @@
+"""Faces (Rekognition's DetectFaces): MTCNN finds them, faceres describes them.
+
+Per image the analyser sets
+
+- ``FaceDetails``: one entry per face, most confident first::
+
+      {"BoundingBox": {"Left", "Top", "Width", "Height"},  # ratios of the image
+       "Confidence": 0-100,                                   # O-Net's face probability x 100
+       "Landmarks": [{"Type": "eyeLeft" | "eyeRight" | "nose" | "mouthLeft" | "mouthRight", "X", "Y"}],
+       "AgeRange": {"Low", "High"},                           # years
+       "Gender": {"Value": "Male" | "Female", "Confidence": 50-100}}
+
+  ``eyeLeft`` is the eye on the image's left (as Rekognition reports it). Faces below
+  ``settings.faces.min_confidence`` are dropped.
+- ``FaceEmbeddings``: per face (aligned with ``FaceDetails``) the 1024-float identity embedding of faceres,
+  L2-normalised, for :mod:`pixlens.people` (cosine = dot product).
+- ``Skipped["faces.description"] = "no faces found"`` when there is no face to describe.
+
+faceres runs twice per face, in one batch: on the alignment MODELS.md gives (the ArcFace template scaled to 224
+and shrunk by a margin of 0.25) for the identity embedding (``global_pooling/Mean``, the setting its same/different
+person check was made with), and on a tighter crop (the template scaled to 224 without margin) for age and
+gender, which that crop predicts much better: gender on astronaut.png (a woman) was P(male) 0.36 with the
+margin, flipping to 0.55 when the photo was brightened, and 0.14-0.30 without it.
+
+- Age: ``age_pred/Softmax`` over 0-99 years; ``AgeRange`` is the middle half of that distribution (its 25th
+  to 75th percentile), about 10-15 years wide; the expected ages looked right (astronaut.png: 35, Eileen Collins
+  was 36 then; the men of camera.png and the COCO photos 27-42).
+- Gender: ``gender_pred/Sigmoid`` is the probability of *male* (astronaut.png 0.14, the men of camera.png and
+  the COCO photos 0.79-0.94); ``Value`` is the likelier one and ``Confidence`` ``max(p, 1 - p) x 100``. It is
+  weak on small or hidden faces (a woman in sunglasses and a cap: 0.56, i.e. "Male" at 56), so read a
+  Confidence below about 70 as "unsure".
+
+The cascade (``settings.cascade``): faces are described only when found; MTCNN's later stages run only on
+P-Net's (then R-Net's) candidates, and R-Net only on P-Net cells of probability 0.7 or more (MTCNN's own 0.6
+without the cascade; same faces and confidences on the 30 samples, a third fewer R-Net crops). With
+``cascade=False`` every stage runs on every image (R-Net and O-Net on the best boxes of the stage before even when
+none passed it, faceres on a stand-in face of an image without faces) and the results of those extra runs are
+dropped, so the record is the same and the saving can be measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pixlens.analysis.mtcnn import Face, Mtcnn, Pyramid
+from pixlens.analysis.runtime import OnnxModel, model_path
+from pixlens.config import FaceSettings, Settings
+from pixlens.imageio import DecodedImage
+
+VERSION = "1"
+Array = np.ndarray[Any, np.dtype[np.float32]]
+
+LANDMARKS = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
+# ArcFace's 112-pixel template, scaled to faceres's 224 pixels and shrunk around the centre by a margin of 0.25.
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
+SIZE = 224
+MARGIN = 0.25
+TEMPLATE = (ARCFACE_112 * 2 - SIZE / 2) * (1 - MARGIN) + SIZE / 2  # identity embedding
+TIGHT_TEMPLATE = ARCFACE_112 * 2  # age and gender
+
+
+@dataclass
+class Description:
+    """faceres's reading of one face."""
+
+    embedding: list[float]  # 1024 floats, unit length
+    age: float  # expected age
+    age_range: tuple[int, int]  # the middle half of the age distribution
+    male: float  # P(male)
+
+
+@dataclass
+class Prepared:
+    pyramid: Pyramid
+    size: tuple[int, int]
+
+
+def similarity(source: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The similarity transform (scale, rotation, shift) that maps ``source`` points nearest onto ``target``.
+
+    Returns the 2 x 3 matrix ``[[a, -b, tx], [b, a, ty]]`` (least squares over the point pairs).
+    """
+    x, y = source[:, 0], source[:, 1]
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    design = np.concatenate([np.stack([x, -y, ones, zeros], 1), np.stack([y, x, zeros, ones], 1)])
+    goal = np.concatenate([target[:, 0], target[:, 1]])
+    (a, b, tx, ty), *_ = np.linalg.lstsq(design, goal, rcond=None)
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def align(
+    image: Image.Image, landmarks: np.ndarray[Any, Any], template: np.ndarray[Any, Any] = TEMPLATE
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The face warped so that its 5 landmarks sit on the template: uint8 [224, 224, 3]."""
+    # Image.transform wants the output -> input mapping: fit the template onto the landmarks.
+    matrix = similarity(template, np.asarray(landmarks, dtype=np.float64))
+    warped = image.transform(
+        (SIZE, SIZE), Image.Transform.AFFINE, tuple(matrix.ravel().tolist()), Image.Resampling.BILINEAR
+    )
+    return np.asarray(warped, dtype=np.uint8)
+
+
+class FaceAnalyzer:
+    name = "faces"
+    fields = ("FaceDetails", "FaceEmbeddings")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings: FaceSettings = settings.faces
+        self.cascade = settings.cascade
+        threads = settings.model_threads or settings.cpu_count()
+        self.detector = Mtcnn(threads, self.settings.min_size)
+        self.describer = OnnxModel(model_path("faceres.onnx"), threads)
+        shape = json.dumps(
+            {
+                "min_confidence": self.settings.min_confidence,
+                "min_size": self.settings.min_size,
+                "cascade": self.cascade,  # its P-Net gate may change which faces are found
+            },
+            sort_keys=True,
+        )
+        self.version = f"mtcnn+faceres/v{VERSION}/{hashlib.sha256(shape.encode()).hexdigest()[:8]}"
+
+    # -- the Analyzer interface ---------------------------------------------------------------------------------
+    def prepare(self, image: DecodedImage) -> Prepared:
+        return Prepared(self.detector.prepare(image.image), image.image.size)
+
+    def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
+        items: list[Prepared] = list(prepared)
+        found = self.detect(items)
+        pairs = list(zip(items, found, strict=True))
+        wanted = [(item.pyramid.image, face.landmarks) for item, faces in pairs for face in faces]
+        if not self.cascade:
+            # Measuring mode: faceres also runs on a stand-in face of every image without faces (result dropped).
+            wanted += [(item.pyramid.image, _centre(item.size)) for item, faces in pairs if not faces]
+        described = iter(self.describe(wanted))
+        results: list[dict[str, Any]] = []
+        for item, faces in pairs:
+            descriptions = [next(described) for _ in faces]
+            result: dict[str, Any] = {
+                "FaceDetails": [_detail(face, item.size, d) for face, d in zip(faces, descriptions, strict=True)],
+                "FaceEmbeddings": [d.embedding for d in descriptions],
+            }
+            if not faces:
+                result["Skipped"] = {"faces.description": "no faces found"}
+            results.append(result)
+        return results
+
+    # -- steps ----------------------------------------------------------------------------------------------------
+    def detect(self, items: Sequence[Prepared]) -> list[list[Face]]:
+        """Faces per image at or above ``min_confidence``, most confident first."""
+        floor = self.settings.min_confidence / 100.0
+        found = self.detector.detect([item.pyramid for item in items], gate=self.cascade)
+        return [[face for face in faces if face.probability >= floor] for faces in found]
+
+    def describe(self, faces: Sequence[tuple[Image.Image, np.ndarray[Any, Any]]]) -> list[Description]:
+        """faceres on faces given as (image, landmarks [5, 2]), in one batch."""
+        if not faces:
+            return []
+        crops = [align(image, landmarks, TEMPLATE) for image, landmarks in faces]
+        crops += [align(image, landmarks, TIGHT_TEMPLATE) for image, landmarks in faces]
+        male, embedding, age = self.describer.run(
+            np.stack(crops).astype(np.float32),
+            ["gender_pred/Sigmoid:0", "global_pooling/Mean", "age_pred/Softmax:0"],
+        )
+        count = len(faces)
+        embedding = embedding[:count]
+        embedding = embedding / np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
+        probabilities = age[count:] / age[count:].sum(axis=1, keepdims=True)
+        cumulative = np.cumsum(probabilities, axis=1)
+        low = (cumulative < 0.25).sum(axis=1)
+        high = (cumulative < 0.75).sum(axis=1)
+        expected = probabilities @ np.arange(probabilities.shape[1], dtype=np.float64)
+        return [
+            Description(
+                embedding[i].astype(float).tolist(),
+                float(expected[i]),
+                (int(low[i]), max(int(high[i]), int(low[i]) + 1)),
+                float(male[count + i, 0]),
+            )
+            for i in range(count)
+        ]
+
+
+def _detail(face: Face, size: tuple[int, int], description: Description) -> dict[str, Any]:
+    width, height = size
+    x1, y1, x2, y2 = face.box
+    male = description.male
+    return {
+        "BoundingBox": {
+            "Left": _ratio(x1 / width),
+            "Top": _ratio(y1 / height),
+            "Width": _ratio((x2 - x1) / width),
+            "Height": _ratio((y2 - y1) / height),
+        },
+        "Confidence": round(face.probability * 100, 3),
+        "Landmarks": [
+            {"Type": kind, "X": _ratio(float(x) / width), "Y": _ratio(float(y) / height)}
+            for kind, (x, y) in zip(LANDMARKS, face.landmarks, strict=True)
+        ],
+        "AgeRange": {"Low": description.age_range[0], "High": description.age_range[1]},
+        "Gender": {"Value": "Male" if male >= 0.5 else "Female", "Confidence": round(max(male, 1.0 - male) * 100, 2)},
+    }
+
+
+def _ratio(value: float) -> float:
+    return round(min(max(float(value), 0.0), 1.0), 4)
+
+
+def _centre(size: tuple[int, int]) -> np.ndarray[Any, Any]:
+    """Landmarks of a stand-in face filling the image's centre square (for measuring mode)."""
+    side = min(size)
+    landmarks: np.ndarray[Any, Any] = TEMPLATE * (side / SIZE) + np.array([(size[0] - side) / 2, (size[1] - side) / 2])
+    return landmarks

@@ -1,0 +1,208 @@
+"""The SQLite catalog's vectors: image embeddings (for "more like this") and faces clustered into people.
+
+The tables are the truth: ``embeddings(image_id, vector)``, ``faces(image_id, face_index, person_id,
+confidence, vector)`` and ``people(id, name, faces, total)``. Beside them, two in-memory structures that the
+tables rebuild at any time: the people clustering (``pixlens.people.People``) and the HNSW vector index
+(``pixlens.vectors.VectorIndex``, saved in ``<catalog>.vectors`` on close and every so often; rebuilt from the
+table when its count disagrees, e.g. after a crash).
+
+Changes are made inside the catalog's write transaction; the vector index follows after the commit, and after a
+rollback the people are reloaded from their table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixlens.catalog.facets import PERSON
+from pixlens.people import People
+from pixlens.record import ImageRecord
+
+SAVE_EVERY = 500  # vector index changes between saves
+
+MIGRATION = """
+    ALTER TABLE images ADD COLUMN phash TEXT;
+    CREATE TABLE embeddings (image_id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL,
+        face_index INTEGER NOT NULL,
+        person_id INTEGER NOT NULL,
+        confidence REAL NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE INDEX faces_by_image ON faces(image_id);
+    CREATE INDEX faces_by_person ON faces(person_id);
+    CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, faces INTEGER NOT NULL, total BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: int
+    name: str | None
+    faces: int
+    images: int
+
+
+def _blob(vector: Any) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+class Vectors:
+    def __init__(self, catalog_path: Path, face_similarity: float, read: Callable[..., list[Any]]) -> None:
+        self.index_path = catalog_path.with_name(catalog_path.name + ".vectors")
+        self.face_similarity = face_similarity
+        self._read = read
+        self._people: People | None = None
+        self._index: Any = None
+        self._index_lock = threading.Lock()
+        self._pending: list[tuple[str, int, Any]] = []  # vector index changes waiting for the commit
+        self._unsaved = 0
+
+    # -- inside a write transaction ----
+    def unindex(self, conn: sqlite3.Connection, image_id: int) -> None:
+        faces = conn.execute("SELECT person_id, vector FROM faces WHERE image_id = ?", (image_id,)).fetchall()
+        if faces:
+            people = self.people(conn)
+            for person_id, vector in faces:
+                if person_id in people:
+                    people.remove(person_id, _vector(vector).astype(np.float64))
+                    self._save_person(conn, people, person_id)
+            conn.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
+        if conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,)).rowcount:
+            self._pending.append(("remove", image_id, None))
+
+    def index(self, conn: sqlite3.Connection, image_id: int, record: ImageRecord) -> dict[str, float]:
+        """Store an analysed record's vectors; returns its ``person:<id>`` facet entries."""
+        entries: dict[str, float] = {}
+        if record.ImageEmbedding:
+            conn.execute("INSERT INTO embeddings VALUES (?, ?)", (image_id, _blob(record.ImageEmbedding)))
+            self._pending.append(("add", image_id, record.ImageEmbedding))
+        if record.FaceEmbeddings:
+            people = self.people(conn)
+            for number, (face, vector) in enumerate(zip(record.FaceDetails, record.FaceEmbeddings, strict=True)):
+                person_id = people.assign(vector)
+                face["PersonId"] = person_id
+                confidence = float(face.get("Confidence", 0.0))
+                conn.execute(
+                    "INSERT INTO faces (image_id, face_index, person_id, confidence, vector) VALUES (?, ?, ?, ?, ?)",
+                    (image_id, number, person_id, confidence, _blob(vector)),
+                )
+                self._save_person(conn, people, person_id)
+                entry = f"{PERSON}{person_id}"
+                entries[entry] = max(entries.get(entry, 0.0), confidence)
+        return entries
+
+    def _save_person(self, conn: sqlite3.Connection, people: People, person_id: int) -> None:
+        if person_id not in people:
+            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+            return
+        person = people[person_id]
+        conn.execute(
+            """INSERT INTO people (id, name, faces, total) VALUES (?, ?, ?, ?)
+               ON CONFLICT(id) DO UPDATE SET name = excluded.name, faces = excluded.faces, total = excluded.total""",
+            (person.id, person.name, person.count, _blob(person.total)),
+        )
+
+    def people(self, conn: sqlite3.Connection | None = None) -> People:
+        if self._people is None:
+            rows = (conn.execute if conn is not None else self._read)("SELECT id, name, faces, total FROM people")
+            state = {
+                "version": 1,
+                "threshold": self.face_similarity,
+                "next_id": 1 + max((row[0] for row in rows), default=0),
+                "people": [
+                    {"id": row[0], "name": row[1], "count": row[2], "total": _vector(row[3]).astype(np.float64)}
+                    for row in rows
+                ],
+            }
+            self._people = People.from_state(state)
+        return self._people
+
+    def committed(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        index = self.vector_index()
+        if index is None:
+            return
+        for action, image_id, vector in pending:
+            if action == "add":
+                index.add([image_id], [vector])
+            else:
+                index.remove([image_id])
+        self._unsaved += len(pending)
+        if self._unsaved >= SAVE_EVERY:
+            self.save()
+
+    def rolled_back(self) -> None:
+        self._pending = []
+        self._people = None  # the in-memory clustering may hold changes the tables do not
+
+    # -- the vector index ----
+    def vector_index(self) -> Any:
+        """The HNSW index (opened, or rebuilt from the table when it disagrees); None while there are no vectors."""
+        with self._index_lock:
+            if self._index is not None:
+                return self._index
+            rows = self._read("SELECT image_id, vector FROM embeddings")
+            if not rows:
+                return None
+            from pixlens.vectors import VectorIndex
+
+            dimensions = len(_vector(rows[0][1]))
+            index = VectorIndex(self.index_path, dimensions)
+            if len(index) != len(rows) or any(row[0] not in index for row in rows[:100]):
+                self.index_path.unlink(missing_ok=True)
+                index = VectorIndex(self.index_path, dimensions)
+                index.add([row[0] for row in rows], np.stack([_vector(row[1]) for row in rows]))
+                index.save()
+            self._index = index
+            return index
+
+    def similar(self, image_id: int, k: int) -> list[tuple[int, float]]:
+        rows = self._read("SELECT vector FROM embeddings WHERE image_id = ?", (image_id,))
+        index = self.vector_index()
+        if not rows or index is None:
+            return []
+        found = index.search(_vector(rows[0][0]), k + 1)
+        return [(other, similarity) for other, similarity in found if other != image_id][:k]
+
+    def save(self) -> None:
+        with self._index_lock:
+            if self._index is not None and self._unsaved:
+                self._index.save()
+                self._unsaved = 0
+
+    # -- reading ----
+    def attach(self, image_id: int, record: ImageRecord) -> None:
+        """Put the vectors that the record's JSON leaves out back into it."""
+        rows = self._read("SELECT vector FROM embeddings WHERE image_id = ?", (image_id,))
+        record.ImageEmbedding = _vector(rows[0][0]).tolist() if rows else None
+        faces = self._read("SELECT vector FROM faces WHERE image_id = ? ORDER BY face_index", (image_id,))
+        record.FaceEmbeddings = [_vector(row[0]).tolist() for row in faces]
+
+    def person_rows(self) -> list[PersonRow]:
+        rows = self._read(
+            """SELECT p.id, p.name, p.faces, COUNT(DISTINCT f.image_id) FROM people AS p
+               LEFT JOIN faces AS f ON f.person_id = p.id GROUP BY p.id ORDER BY p.faces DESC, p.id"""
+        )
+        return [PersonRow(*row) for row in rows]
+
+    def person_ids(self, name: str) -> list[int]:
+        if name.isdigit():
+            return [int(name)]
+        rows = self._read("SELECT id FROM people WHERE name = ? COLLATE NOCASE", (name,))
+        return [row[0] for row in rows]
