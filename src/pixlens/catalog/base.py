@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status
-
-if TYPE_CHECKING:
-    from pixlens.catalog.sqlite_vectors import PersonRow
 
 
 @dataclass(frozen=True)
@@ -31,6 +28,16 @@ class Hit:
     key: str
     score: float
     matched: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A person (a cluster of faces): number, name, how many faces and images."""
+
+    id: int
+    name: str | None
+    faces: int
+    images: int
 
 
 # Turns one query term into the index entries it must match (label names, or "category:<Name>").

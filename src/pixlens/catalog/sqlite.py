@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from pixlens.catalog.base import Hit, ImageState, Resolver
+from pixlens.catalog.base import Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
 from pixlens.catalog.sets import Ids, Matches, evaluate
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
-from pixlens.catalog.sqlite_vectors import PersonRow, Vectors
+from pixlens.catalog.sqlite_vectors import Vectors
 from pixlens.catalog.sqlplan import positive_entries, term_sql
 from pixlens.errors import CatalogError
 from pixlens.query import Node, Term

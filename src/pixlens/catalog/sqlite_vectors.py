@@ -15,12 +15,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pixlens.catalog.base import PersonRow
 from pixlens.catalog.facets import PERSON
 from pixlens.people import People
 from pixlens.record import ImageRecord
@@ -42,14 +42,6 @@ MIGRATION = """
     CREATE INDEX faces_by_person ON faces(person_id);
     CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, faces INTEGER NOT NULL, total BLOB NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class PersonRow:
-    id: int
-    name: str | None
-    faces: int
-    images: int
 
 
 def _blob(vector: Any) -> bytes:
