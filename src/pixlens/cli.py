@@ -266,6 +266,74 @@ def show(ctx: typer.Context, key: Annotated[str, typer.Argument(help="The image'
 
 
 @app.command()
+def similar(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The image's key (path in the store).")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many similar images.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Images that look most like this one (embedding similarity, 0-1), best first.
+
+    Example: pixlens similar samples/chelsea.png --limit 5
+    """
+    lens = _lens(ctx)
+    if lens.show(key) is None:
+        err.print(f"[red]no image {key!r} in the catalog[/]")
+        raise typer.Exit(1)
+    found = lens.similar(key, limit)
+    if as_json:
+        for other, similarity in found:
+            print(json.dumps({"ImageName": other, "Similarity": similarity}))
+        return
+    table = Table("image", "similarity", box=None)
+    for other, similarity in found:
+        table.add_row(other, f"{similarity:.3f}")
+    out.print(table)
+    if not found:
+        err.print("no similar images (is the embedding analyser enabled? see --features)")
+
+
+people_app = typer.Typer(help="People: the faces found, grouped by person.", invoke_without_command=True)
+app.add_typer(people_app, name="people")
+
+
+@people_app.callback()
+def people(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List people with how many faces and images each; name one with 'pixlens people name ID NAME'.
+
+    Example: pixlens people
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _lens(ctx).people()
+    if as_json:
+        for row in rows:
+            print(json.dumps({"PersonId": row.id, "Name": row.name, "Faces": row.faces, "Images": row.images}))
+        return
+    table = Table("person", "name", "faces", "images", box=None)
+    for row in rows:
+        table.add_row(str(row.id), row.name or "", str(row.faces), str(row.images))
+    out.print(table)
+    err.print(f"{len(rows)} people; search one with: pixlens search person:<name or number>")
+
+
+@people_app.command("name")
+def name_person(
+    ctx: typer.Context,
+    person: Annotated[int, typer.Argument(help="The person's number (see 'pixlens people').")],
+    name: Annotated[str, typer.Argument(help="The name to give (empty to remove it).")],
+) -> None:
+    """Name a person, then search for them with person:NAME.
+
+    Example: pixlens people name 3 "Alice"
+    """
+    if not _lens(ctx).name_person(person, name.strip() or None):
+        err.print(f"[red]no person {person}[/] (see: pixlens people)")
+        raise typer.Exit(1)
+    err.print(f"person {person} is now {name.strip()!r}" if name.strip() else f"person {person} has no name now")
+
+
+@app.command()
 def labels(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="At most this many labels.")] = 1000,

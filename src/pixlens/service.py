@@ -17,7 +17,7 @@ from pathlib import Path
 from pixlens.analysis.base import create_analyzers
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
-from pixlens.catalog.base import Catalog
+from pixlens.catalog.base import Catalog, PersonRow
 from pixlens.config import Settings
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.imageio import DecodeLimits
@@ -140,6 +140,15 @@ class Pixlens:
 
     def show(self, key: str) -> ImageRecord | None:
         return self.catalog.get(key)
+
+    def similar(self, key: str, k: int = 10) -> list[tuple[str, float]]:
+        return self.catalog.similar(key, k)
+
+    def people(self) -> list[PersonRow]:
+        return self.catalog.people()
+
+    def name_person(self, person_id: int, name: str | None) -> bool:
+        return self.catalog.name_person(person_id, name)
 
     def labels(self) -> list[tuple[str, int]]:
         return self.catalog.labels()

@@ -110,7 +110,8 @@ class Vectors:
 
     def people(self, conn: sqlite3.Connection | None = None) -> People:
         if self._people is None:
-            rows = (conn.execute if conn is not None else self._read)("SELECT id, name, faces, total FROM people")
+            sql = "SELECT id, name, faces, total FROM people"
+            rows = conn.execute(sql).fetchall() if conn is not None else self._read(sql)
             state = {
                 "version": 1,
                 "threshold": self.face_similarity,
