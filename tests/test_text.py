@@ -1,0 +1,229 @@
+"""The text analyser (Rekognition's DetectText) on rendered images with known strings and on real photos."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from pixlens.analysis.text import TextAnalyzer, restore_spaces, split_token
+from pixlens.config import Settings
+from pixlens.imageio import DecodedImage, decode
+from textimages import SAMPLES, TextImage, cases, render
+
+Result = dict[str, Any]
+
+
+def decoded(image: Image.Image) -> DecodedImage:
+    """Through the real decoder (PNG bytes), as the pipeline would see it."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return decode(buffer.getvalue())
+
+
+def norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def run(analyzer: TextAnalyzer, images: list[DecodedImage]) -> list[Result]:
+    return analyzer.analyze([analyzer.prepare(image) for image in images])
+
+
+def lines(result: Result) -> list[dict[str, Any]]:
+    return [entry for entry in result["TextDetections"] if entry["Type"] == "LINE"]
+
+
+def box_pixels(entry: dict[str, Any], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    box = entry["Geometry"]["BoundingBox"]
+    width, height = size
+    return (
+        box["Left"] * width,
+        box["Top"] * height,
+        (box["Left"] + box["Width"]) * width,
+        (box["Top"] + box["Height"]) * height,
+    )
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    left, top, right, bottom = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(right - left, 0) * max(bottom - top, 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return Settings(model_threads=2)
+
+
+@pytest.fixture(scope="module")
+def analyzer(settings: Settings) -> TextAnalyzer:
+    return TextAnalyzer(settings)
+
+
+@pytest.fixture(scope="module")
+def no_cascade() -> TextAnalyzer:
+    return TextAnalyzer(Settings(model_threads=2, cascade=False))
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[TextImage]:
+    return cases()
+
+
+@pytest.fixture(scope="module")
+def results(analyzer: TextAnalyzer, rendered: list[TextImage]) -> list[Result]:
+    return run(analyzer, [decoded(case.image) for case in rendered])
+
+
+def test_interface(analyzer: TextAnalyzer) -> None:
+    assert analyzer.name == "text"
+    assert analyzer.fields == ("TextDetections",)
+    assert "PP-OCRv4" in analyzer.version
+    other = TextAnalyzer(Settings(model_threads=1, text={"min_confidence": 80}))
+    assert other.version != analyzer.version  # the settings that shape the record are in the version
+
+
+def close(want: str, got: str) -> bool:
+    """Read right but for one character, spaces aside (see test_rendered_strings_are_read)."""
+    a, b = re.sub(r"\s", "", want.casefold()), re.sub(r"\s", "", got.casefold())
+    return len(a) == len(b) or (abs(len(a) - len(b)) <= 1 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.9)
+
+
+def best_match(text: str, result: Result) -> dict[str, Any]:
+    return max(lines(result), key=lambda e: difflib.SequenceMatcher(None, norm(text), norm(e["DetectedText"])).ratio())
+
+
+def test_rendered_strings_are_read(rendered: list[TextImage], results: list[Result]) -> None:
+    """The known strings are read (case-insensitive, spaces normalised). Tolerated, in at most 2 of the lines:
+    one character wrong or doubled, or a space lost between non-English words (which no dictionary restores).
+    The recogniser pads the crops of a batch to the widest one, so a line's reading depends a little on the
+    other lines in the batch ("Total a amount" beside a short line); read alone, every line here is exact."""
+    exact, near = [], []
+    for case, result in zip(rendered, results, strict=True):
+        assert "Skipped" not in result, case.name
+        found = [norm(entry["DetectedText"]) for entry in lines(result)]
+        for text in case.texts:
+            if norm(text) in found:
+                exact.append(text)
+            else:
+                got = best_match(text, result)["DetectedText"]
+                assert close(text, got), (case.name, text, got)
+                near.append((case.name, text, got))
+    assert len(near) <= 2, near
+    assert len(exact) >= 20
+
+
+def test_line_boxes_lie_where_the_text_was_drawn(rendered: list[TextImage], results: list[Result]) -> None:
+    for case, result in zip(rendered, results, strict=True):
+        for drawn in case.lines:
+            entry = best_match(drawn.text, result)
+            box = box_pixels(entry, case.image.size)
+            # The detector's box is grown around the letters (and the sign's box is the whole sign): IoU >= 0.5.
+            assert iou(box, drawn.box) >= 0.5, (case.name, drawn.text, box, drawn.box)
+            polygon = entry["Geometry"]["Polygon"]
+            assert len(polygon) == 4
+            assert all(0.0 <= point["X"] <= 1.0 and 0.0 <= point["Y"] <= 1.0 for point in polygon)
+
+
+def test_words_belong_to_their_lines(rendered: list[TextImage], results: list[Result]) -> None:
+    for case, result in zip(rendered, results, strict=True):
+        by_id = {entry["Id"]: entry for entry in lines(result)}
+        words = [entry for entry in result["TextDetections"] if entry["Type"] == "WORD"]
+        assert [entry["Type"] for entry in result["TextDetections"]] == ["LINE"] * len(by_id) + ["WORD"] * len(words)
+        assert sorted(by_id) == list(range(len(by_id)))
+        assert [word["Id"] for word in words] == list(range(len(words)))
+        for line_id, line in by_id.items():
+            children = [word for word in words if word["ParentId"] == line_id]
+            assert [word["DetectedText"] for word in children] == line["DetectedText"].split(), case.name
+            outer = box_pixels(line, case.image.size)
+            previous_left = -1.0
+            for word in children:
+                assert "ParentId" not in line
+                assert 0 <= word["Confidence"] <= 100
+                inner = box_pixels(word, case.image.size)
+                slack = 2.0  # pixels: rounding to 4 decimals
+                assert inner[0] >= outer[0] - slack and inner[2] <= outer[2] + slack, case.name
+                assert inner[0] >= previous_left, case.name  # words run left to right along a flat line
+                previous_left = inner[0]
+
+
+def test_word_boxes_find_the_words() -> None:
+    """A word's box, cut from its line by the recogniser's character positions, covers that word."""
+    case = render("words", ["Fresh bread baked daily"], font="dejavu-mono", size=48, canvas=(900, 200))
+    analyzer = TextAnalyzer(Settings(model_threads=2))
+    result = run(analyzer, [decoded(case.image)])[0]
+    words = [entry for entry in result["TextDetections"] if entry["Type"] == "WORD"]
+    assert [word["DetectedText"] for word in words] == ["Fresh", "bread", "baked", "daily"]
+    left, top, right, bottom = case.lines[0].box
+    pitch = (right - left) / len(case.lines[0].text)  # a monospaced font: characters at even steps
+    for word, start in zip(words, (0, 6, 12, 18), strict=True):
+        drawn = (left + start * pitch, top, left + (start + 5) * pitch, bottom)
+        assert iou(box_pixels(word, case.image.size), drawn) >= 0.5, word
+
+
+def test_cascade_off_finds_the_same_text(
+    no_cascade: TextAnalyzer, rendered: list[TextImage], results: list[Result]
+) -> None:
+    full = run(no_cascade, [decoded(case.image) for case in rendered])
+    for case, with_cascade, without in zip(rendered, results, full, strict=True):
+        assert [e["DetectedText"] for e in lines(with_cascade)] == [e["DetectedText"] for e in lines(without)], (
+            case.name
+        )
+        assert "Skipped" not in without
+
+
+@pytest.mark.parametrize("photo", ["000000000285.jpg", "chelsea.png"])
+def test_photos_without_text(analyzer: TextAnalyzer, no_cascade: TextAnalyzer, photo: str) -> None:
+    image = decode((SAMPLES / photo).read_bytes())
+    with_cascade = run(analyzer, [image])[0]
+    assert with_cascade["TextDetections"] == []
+    assert with_cascade["Skipped"] == {"text.recognition": "no text regions found"}
+    without = run(no_cascade, [image])[0]
+    assert len(lines(without)) <= 1  # the full path may read a stray mark, never a real text
+    assert "Skipped" not in without
+
+
+def test_a_batch_mixes_text_and_no_text(analyzer: TextAnalyzer) -> None:
+    sign = cases()[-1]
+    bear = decode((SAMPLES / "000000000285.jpg").read_bytes())
+    empty = run(analyzer, [bear, decoded(sign.image), bear])
+    assert [bool(lines(result)) for result in empty] == [False, True, False]
+    assert norm(lines(empty[1])[0]["DetectedText"]) == "open 24 hours"
+
+
+def test_min_confidence_drops_lines() -> None:
+    case = render("blank-ish", ["Meeting room 204"], font="pillow-default", size=40)
+    strict = TextAnalyzer(Settings(model_threads=2, text={"min_confidence": 99.99}))
+    assert lines(run(strict, [decoded(case.image)])[0]) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "restored"),
+    [
+        ("OPEN24HOURS", "OPEN 24 HOURS"),
+        ("THANKYOUFORVISITING", "THANK YOU FOR VISITING"),
+        ("Pleasewaittobeseated", "Please wait to be seated"),
+        ("EMERGENCYEXITONLY", "EMERGENCY EXIT ONLY"),
+        ("Welcome to the coffeeshop!", "Welcome to the coffee shop!"),
+        # Left alone: real single words, non-English words, codes, camelCase, short tokens.
+        ("Strassenbahn Haltestelle", "Strassenbahn Haltestelle"),
+        ("understanding", "understanding"),
+        ("MP3 COVID19 iPhone", "MP3 COVID19 iPhone"),
+        ("nowhere", "nowhere"),
+        ("ABCDEFGH", "ABCDEFGH"),
+        ("42.50", "42.50"),
+    ],
+)
+def test_restore_spaces(raw: str, restored: str) -> None:
+    assert restore_spaces(raw) == restored
+    assert re.sub(r"\s", "", restore_spaces(raw)) == re.sub(r"\s", "", raw)  # only ever inserts spaces
+
+
+def test_split_keeps_letter_case() -> None:
+    assert split_token("OpenDaily") == ["OpenDaily"]  # camelCase: left alone
+    assert split_token("Opendaily") == ["Open", "daily"]
