@@ -41,6 +41,7 @@ can differ by a character with the other lines in the batch.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import json
@@ -49,6 +50,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -340,7 +342,12 @@ def _join(first: Line, second: Line) -> Line:
     total = max(float(np.linalg.norm(quad[0] - quad[1])), 1.0)
     offset = float(np.linalg.norm(b[0] - a[0]))
     length_b = float(np.linalg.norm(b[0] - b[1]))
-    left, right = first.text.rstrip(), second.text.lstrip()
+    # Characters of the first box that lie past the start of the second were read twice ("OPEN 2" + "24 HOURS").
+    start_of_second = float(np.dot(b[0] - a[0], a[1] - a[0])) / max(start * start, 1e-6)
+    kept = len(first.text)
+    while kept and first.columns[kept - 1] > start_of_second:
+        kept -= 1
+    left, right = first.text[:kept].rstrip(), second.text.lstrip()
     lead = len(second.text) - len(right)
     columns = [c * start / total for c in first.columns[: len(left)]]
     columns.append((start + max(offset - start, 0.0) / 2) / total)  # the space
@@ -501,10 +508,30 @@ def _common(word: str, limit: int = MAX_RANK) -> bool:
     return _ranks().get(word.lower(), limit) < limit
 
 
+@lru_cache(maxsize=1)
+def _english() -> frozenset[str]:
+    """Single-word English lemmas (WordNet 3.0, made by scripts/build_wordlist.py)."""
+    raw = resources.files("pixlens.analysis.data").joinpath("english_words.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(raw).decode().split())
+
+
+def is_english_word(token: str) -> bool:
+    """A dictionary word, or a plain inflection of one (invoices, parked, parking)."""
+    word, words = token.lower(), _english()
+    if word in words:
+        return True
+    for suffix, stem_end in (("s", ""), ("es", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", "")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2 and word[: -len(suffix)] + stem_end in words:
+            return True
+    return False
+
+
 def split_token(token: str) -> list[str]:
     """A token written without its spaces -> its words, or ``[token]`` when the dictionary is not sure."""
     if len(token) < MIN_TOKEN or not re.fullmatch(r"[A-Za-z0-9]+", token) or not re.search(r"[A-Za-z]{3}", token):
         return [token]
+    if token.isalpha() and is_english_word(token):
+        return [token]  # INVOICE is a word, not IN VOICE
     if not (token.isupper() or token.islower() or token.istitle() or token.isdigit()):
         return [token]  # camelCase and the like (iPhone, McDonald) are written that way on purpose
     pieces: list[str] = []

@@ -42,11 +42,10 @@ def term_sql(
 
 
 def text_sql(phrase: str, style: Callable[[str], str] = lambda name: f":{name}") -> tuple[str, dict[str, Any]]:
-    """Images whose text holds the phrase (full-text index; words stemmed, any case), scored 0-100 by BM25."""
+    """Images whose text holds the phrase (full-text index; words stemmed, any case). A match scores 100: the text
+    analyser already dropped what it read with little confidence, and BM25 has no fixed scale to mix with labels."""
     query = '"' + " ".join(phrase.split()).replace('"', '""') + '"'
-    rank = "(-bm25(text_fts))"
-    score = f"100.0 * {rank} / (1.0 + {rank})"
-    return f"SELECT rowid AS id, {score} AS score FROM text_fts WHERE text_fts MATCH {style('text')}", {"text": query}
+    return f"SELECT rowid AS id, 100.0 AS score FROM text_fts WHERE text_fts MATCH {style('text')}", {"text": query}
 
 
 def positive_entries(node: Node, resolve: Resolver) -> list[str]:
