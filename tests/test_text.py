@@ -227,3 +227,13 @@ def test_restore_spaces(raw: str, restored: str) -> None:
 def test_split_keeps_letter_case() -> None:
     assert split_token("OpenDaily") == ["OpenDaily"]  # camelCase: left alone
     assert split_token("Opendaily") == ["Open", "daily"]
+
+
+@pytest.mark.parametrize("word", ["INVOICE", "invoices", "Parking", "RECEIPT", "WELCOME"])
+def test_english_words_are_never_split(word: str) -> None:
+    assert split_token(word) == [word]
+
+
+def test_words_run_together_are_split() -> None:
+    assert split_token("THANKYOU") == ["THANK", "YOU"]
+    assert split_token("OPEN24HOURS") == ["OPEN", "24", "HOURS"]
