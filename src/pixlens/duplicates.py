@@ -14,8 +14,8 @@ embeddings through the k nearest neighbours of a :class:`~pixlens.vectors.Vector
 Defaults, measured on the 30 sample photos (``tests/test_duplicates.py`` re-measures them):
 
 - pHash (``PerceptualHash`` of the properties analyser, the classic DCT hash): copies halved/quartered and
-  JPEG-recompressed at quality 70/40 differ by 0-2 bits; a 90 % crop by 4-18; different photos by 22-46 (mean 31). Rotation and
-  mirroring change the hash completely (24-40 bits). Default: 8 bits.
+  JPEG-recompressed at quality 70/40 differ by 0-2 bits; a 90 % crop by 4-18; different photos by 22-46
+  (mean 31). Rotation and mirroring change the hash completely (24-40 bits). Default: 8 bits.
 - embedding (EfficientNet-Lite0, rotation-averaged): resized + recompressed copies 0.79-0.96, rotated copies 1.00,
   mirrored 0.98+, 90 % crops 0.93+; different photos at most 0.59 (mean 0.34). But copies shrunk to a quarter
   and recompressed at quality 40 reach 0.72 between *different* photos (degraded thumbnails look alike) and
