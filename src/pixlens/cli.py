@@ -293,6 +293,26 @@ def similar(
         err.print("no similar images (is the embedding analyser enabled? see --features)")
 
 
+@app.command()
+def duplicates(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Groups of duplicate images: identical files, and resized, recompressed, rotated or mirrored copies.
+
+    Example: pixlens duplicates --json
+    """
+    groups = _lens(ctx).duplicates()
+    if as_json:
+        for group in groups:
+            links = [{"Images": [a, b], "HashDistance": bits, "Similarity": sim} for a, b, bits, sim in group.links]
+            print(json.dumps({"Images": group.keys, "Identical": group.identical, "Links": links}))
+        return
+    for number, group in enumerate(groups, start=1):
+        kind = "identical" if group.identical else "near duplicates"
+        out.print(f"[bold]group {number}[/] ({len(group.keys)} images, {kind})")
+        for key in group.keys:
+            out.print(f"  {key}")
+    err.print(f"{len(groups)} groups of duplicates")
+
+
 people_app = typer.Typer(help="People: the faces found, grouped by person.", invoke_without_command=True)
 app.add_typer(people_app, name="people")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pixlens.analysis.base import create_analyzers
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
-from pixlens.catalog.base import Catalog, PersonRow
+from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.imageio import DecodeLimits
@@ -143,6 +143,9 @@ class Pixlens:
 
     def similar(self, key: str, k: int = 10) -> list[tuple[str, float]]:
         return self.catalog.similar(key, k)
+
+    def duplicates(self) -> list[DuplicateSet]:
+        return self.catalog.duplicates()
 
     def people(self) -> list[PersonRow]:
         return self.catalog.people()

@@ -40,6 +40,15 @@ class PersonRow:
     images: int
 
 
+@dataclass(frozen=True)
+class DuplicateSet:
+    """Images that are copies of one another: identical bytes, or resized, recompressed or rotated copies."""
+
+    keys: list[str]
+    identical: bool  # every member has the same content
+    links: list[tuple[str, str, int | None, float | None]]  # (image, image, hash bits apart, cosine similarity)
+
+
 # Turns one query term into the index entries it must match (label names, or "category:<Name>").
 Resolver = Callable[[Term], list[str]]
 
@@ -92,8 +101,8 @@ class Catalog(Protocol):
     def name_person(self, person_id: int, name: str | None) -> bool:
         """Name (or un-name) a person; False if there is no such person."""
 
-    def fingerprints(self) -> list[tuple[int, str, str | None, str | None]]:
-        """(id, key, sha256, perceptual hash) of every analysed image."""
+    def duplicates(self, max_hash_distance: int = 8, min_similarity: float = 0.75) -> list[DuplicateSet]:
+        """Groups of identical and near-identical images, largest first."""
 
     def close(self) -> None:
         """Release connections."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pixlens.catalog.base import Hit, ImageState, PersonRow, Resolver
+from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
 from pixlens.catalog.sets import Ids, Matches, evaluate
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
@@ -385,9 +385,33 @@ class SqliteCatalog:
 
         return bool(self._write(work))
 
-    def fingerprints(self) -> list[tuple[int, str, str | None, str | None]]:
-        """(id, key, sha256, perceptual hash) of every analysed image, for duplicate finding."""
-        return [tuple(row) for row in self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis = 1")]
+    def duplicates(self, max_hash_distance: int = 8, min_similarity: float = 0.75) -> list[DuplicateSet]:
+        from pixlens.duplicates import Item, find_duplicates
+
+        rows = self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis = 1 ORDER BY id")
+        copies: dict[str, list[tuple[int, str]]] = {}  # content sha -> (id, key) of every image with it
+        for image_id, key, sha, _ in rows:
+            copies.setdefault(sha or f"id:{image_id}", []).append((image_id, key))
+        first = {members[0][0]: sha for sha, members in copies.items()}  # one image per content
+        vectors = self.vectors.embeddings()
+        items = [Item(image_id, phash, vectors.get(image_id)) for image_id, _, _, phash in rows if image_id in first]
+        groups = find_duplicates(
+            items,
+            max_hash_distance=max_hash_distance,
+            min_similarity=min_similarity,
+            index=self.vectors.vector_index(),
+        )
+        keys = {image_id: key for image_id, key, _, _ in rows}
+        found: list[DuplicateSet] = []
+        for group in groups:
+            members = [key for image_id in group.members for _, key in copies[first[image_id]]]
+            links = [(keys[p.first], keys[p.second], p.hash_distance, p.similarity) for p in group.pairs]
+            found.append(DuplicateSet(members, identical=False, links=links))
+        grouped = {image_id for group in groups for image_id in group.members}
+        for image_id, sha in first.items():
+            if len(copies[sha]) > 1 and image_id not in grouped:
+                found.append(DuplicateSet([key for _, key in copies[sha]], identical=True, links=[]))
+        return sorted(found, key=lambda d: (-len(d.keys), d.keys[0]))
 
     def close(self) -> None:
         self.vectors.save()

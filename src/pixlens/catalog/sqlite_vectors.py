@@ -165,6 +165,9 @@ class Vectors:
             self._index = index
             return index
 
+    def embeddings(self) -> dict[int, np.ndarray[Any, np.dtype[np.float32]]]:
+        return {image_id: _vector(blob) for image_id, blob in self._read("SELECT image_id, vector FROM embeddings")}
+
     def similar(self, image_id: int, k: int) -> list[tuple[int, float]]:
         rows = self._read("SELECT vector FROM embeddings WHERE image_id = ?", (image_id,))
         index = self.vector_index()
