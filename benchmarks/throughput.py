@@ -110,7 +110,7 @@ def timed(work: Callable[[], object]) -> float:
 def open_lens(folder: Path) -> Pixlens:
     """Pixlens on ``folder`` as its store (files stay in place) with a fresh catalog in a temporary home."""
     home = Path(tempfile.mkdtemp(prefix="pixlens-bench-"))
-    return Pixlens(load_settings(home, store=str(folder), workers=WORKERS))
+    return Pixlens(load_settings(home, store=str(folder), workers=WORKERS, analyzers=["labels"]))
 
 
 def label_analyzer(lens: Pixlens) -> LabelAnalyzer:

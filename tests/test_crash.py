@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, sample_files
+from pixlens.catalog.facets import facets
 from pixlens.record import ImageRecord, utc_now
 
 pytestmark = pytest.mark.slow
@@ -135,7 +136,8 @@ def check_after_finish(db: Path, keys: set[str], before: dict[str, tuple[str, st
             index.setdefault(key, set()).add(label)
         for key, (_, rec, _) in after.items():
             record = ImageRecord.model_validate_json(rec)
-            expected = set(record.indexed_labels()) | {f"category:{name}" for name in record.categories()}
+            people = {f"person:{face['PersonId']}" for face in record.FaceDetails}
+            expected = set(facets(record)) | people
             assert index.get(key, set()) == expected, key
     finally:
         conn.close()

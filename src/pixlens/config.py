@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     store: str = Field("", description="Folder (or file:// URL) of the images; default <home>/images.")
     catalog: str = Field("", description="Catalog URL; default sqlite:///<home>/catalog.db.")
     analyzers: list[str] = Field(
-        default_factory=lambda: ["labels"],
+        default_factory=lambda: list(KNOWN_ANALYZERS),
         description="What to analyse (Rekognition's Features): any of " + ", ".join(KNOWN_ANALYZERS) + ".",
     )
     workers: int = Field(0, ge=0, description="Decode threads; 0 means one per CPU core.")
