@@ -160,7 +160,7 @@ class Pipeline:
 
     def _run_models(self, todo: list[Prepared]) -> None:
         for analyzer in self.analyzers:
-            items = [item for item in todo if analyzer.name in item.inputs]
+            items = [item for item in todo if analyzer.name in item.inputs and not self._gated(analyzer, item)]
             if not items:
                 continue
             try:
@@ -178,6 +178,15 @@ class Pipeline:
                 item.record.Status = Status.ANALYZED
                 item.record.Error = None
                 item.record.AnalyzedAt = utc_now()
+
+    @staticmethod
+    def _gated(analyzer: Analyzer, item: Prepared) -> bool:
+        """Whether an earlier analyser's result spares this one the image (recorded as skipped)."""
+        gate = getattr(analyzer, "skip_reason", None)
+        reason = gate(item.record) if gate is not None and item.outcome is None else None
+        if reason is not None:
+            _apply(item.record, analyzer, {"Skipped": {f"{analyzer.name}.all": reason}})
+        return reason is not None
 
     def _refresh_etag(self, record: ImageRecord, to_put: list[ImageRecord]) -> None:
         old = self.catalog.get(record.ImageName)

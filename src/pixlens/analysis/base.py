@@ -17,6 +17,7 @@ from pixlens.errors import ConfigError
 if TYPE_CHECKING:
     from pixlens.config import Settings
     from pixlens.imageio import DecodedImage
+    from pixlens.record import ImageRecord
 
 
 class Analyzer(Protocol):
@@ -31,6 +32,14 @@ class Analyzer(Protocol):
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
         """Record fields for each prepared image, in order."""
+
+
+class Gated(Protocol):
+    """An analyser may also let the earlier analysers' results spare it an image (the cascade across analysers):
+    ``skip_reason`` sees the record as analysed so far (analysers run in the order of ``settings.analyzers``)."""
+
+    def skip_reason(self, record: ImageRecord) -> str | None:
+        """Why this image needs no run of the analyser, or None to run it."""
 
 
 AnalyzerFactory = Callable[["Settings"], Analyzer]

@@ -53,6 +53,7 @@ from pixlens.analysis.mtcnn import Face, Mtcnn, Pyramid
 from pixlens.analysis.runtime import OnnxModel, model_path
 from pixlens.config import FaceSettings, Settings
 from pixlens.imageio import DecodedImage
+from pixlens.record import ImageRecord
 
 VERSION = "1"
 Array = np.ndarray[Any, np.dtype[np.float32]]
@@ -130,6 +131,15 @@ class FaceAnalyzer:
         self.version = f"mtcnn+faceres/v{VERSION}/{hashlib.sha256(shape.encode()).hexdigest()[:8]}"
 
     # -- the Analyzer interface ---------------------------------------------------------------------------------
+    def skip_reason(self, record: ImageRecord) -> str | None:
+        """The cascade's first gate: no face search in an image whose labels (when known) hold no person."""
+        if not self.cascade or "labels" not in record.AnalyzerVersions:
+            return None
+        for label in record.Labels:
+            if label.Name == "Person" or any(parent.Name == "Person" for parent in label.Parents):
+                return None
+        return "no person among the labels"
+
     def prepare(self, image: DecodedImage) -> Prepared:
         return Prepared(self.detector.prepare(image.image), image.image.size)
 
