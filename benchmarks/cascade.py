@@ -1,0 +1,131 @@
+"""Full analysis with and without the cascade, side by side in one run: images/second and time per analyser.
+
+    .venv/bin/python benchmarks/cascade.py [--rounds 2] [--json]
+
+Images: the 30 sample photos and the 17 test images with known text (``tests/textimages.py``), as PNG files in a
+folder. For each mode (``cascade = true``, the default, and ``false``: every step of every analyser on every
+image), ``Pixlens.ingest`` runs every analyser into a fresh catalog; the best of ``--rounds`` counts. Then the
+two catalogs are compared: the same text lines and the same number of faces must be found in every image.
+
+The cascade's steps: OCR recognition only where a cheap text-detection pass finds text-like regions; the face
+search only where the labels hold a person; face description only for faces found (and R-Net only on confident
+P-Net cells). Per-analyser times are measured alone, one analyser at a time on the decoded images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from pixlens.analysis.base import create_analyzers  # noqa: E402
+from pixlens.config import KNOWN_ANALYZERS, load_settings  # noqa: E402
+from pixlens.imageio import decode  # noqa: E402
+from pixlens.service import Pixlens  # noqa: E402
+from textimages import cases  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out" / "cascade-images"
+BATCH = 8
+TARGET = 2.0
+
+
+def image_folder() -> Path:
+    """The sample photos and the rendered text images, made once."""
+    if not OUT.is_dir() or not any(OUT.iterdir()):
+        OUT.mkdir(parents=True, exist_ok=True)
+        for sample in sorted((ROOT / "samples").iterdir()):
+            if sample.suffix in (".jpg", ".png"):
+                (OUT / sample.name).write_bytes(sample.read_bytes())
+        for number, case in enumerate(cases()):
+            case.image.save(OUT / f"text-{number:02d}.png")
+    return OUT
+
+
+def run(folder: Path, cascade: bool) -> tuple[float, Pixlens]:
+    home = Path(tempfile.mkdtemp(prefix="pixlens-cascade-"))
+    lens = Pixlens(load_settings(home, store=str(folder), cascade=cascade))
+    lens.pipeline  # noqa: B018 - load the models before the clock starts
+    started = time.perf_counter()
+    report = lens.ingest([folder])
+    seconds = time.perf_counter() - started
+    failed = [r for r in report.results if r.outcome.value != "analyzed"]
+    if failed:
+        raise RuntimeError(f"not analysed: {failed[:3]}")
+    return seconds, lens
+
+
+def findings(lens: Pixlens) -> dict[str, tuple[list[str], int]]:
+    found = {}
+    for state in lens.catalog.states():
+        record = lens.catalog.get(state.key)
+        assert record is not None
+        lines = sorted(str(d["DetectedText"]) for d in record.TextDetections if d["Type"] == "LINE")
+        found[state.key] = (lines, len(record.FaceDetails))
+    return found
+
+
+def per_analyzer(folder: Path, cascade: bool) -> dict[str, float]:
+    """ms per image of each analyser alone (prepare + analyze in batches), on the decoded images."""
+    settings = load_settings(Path(tempfile.mkdtemp()), cascade=cascade)
+    images = [decode(path.read_bytes()) for path in sorted(folder.iterdir())]
+    times = {}
+    for analyzer in create_analyzers(settings, KNOWN_ANALYZERS):
+        analyzer.analyze([analyzer.prepare(images[0])])  # warm up
+        started = time.perf_counter()
+        for start in range(0, len(images), BATCH):
+            analyzer.analyze([analyzer.prepare(image) for image in images[start : start + BATCH]])
+        times[analyzer.name] = 1000 * (time.perf_counter() - started) / len(images)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    folder = image_folder()
+    count = sum(1 for _ in folder.iterdir())
+    best: dict[bool, float] = {}
+    lenses: dict[bool, Pixlens] = {}
+    for _ in range(args.rounds):
+        for cascade in (True, False):
+            seconds, lens = run(folder, cascade)
+            if seconds < best.get(cascade, float("inf")):
+                best[cascade], lenses[cascade] = seconds, lens
+    on, off = findings(lenses[True]), findings(lenses[False])
+    differences = [key for key in on if on[key] != off.get(key)]
+    stages = {cascade: per_analyzer(folder, cascade) for cascade in (True, False)}
+    speedup = best[False] / best[True]
+    results: dict[str, Any] = {
+        "images": count,
+        "images_per_second": {"cascade": count / best[True], "everything": count / best[False]},
+        "speedup": speedup,
+        "same_findings": not differences,
+        "differences": differences,
+        "ms_per_image_alone": {"cascade": stages[True], "everything": stages[False]},
+    }
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    print(f"Full analysis (every analyser), {count} images: 30 sample photos + 17 rendered text images")
+    print(f"  cascade on          {count / best[True]:6.2f} img/s  ({1000 * best[True] / count:6.0f} ms/image)")
+    print(f"  every step, always  {count / best[False]:6.2f} img/s  ({1000 * best[False] / count:6.0f} ms/image)")
+    verdict = "PASS" if speedup >= TARGET else "MISS"
+    print(f"  speed-up            {speedup:6.2f}x   (target >= {TARGET}x: {verdict})")
+    same = "yes" if not differences else f"NO: {differences[:5]}"
+    print(f"  same text and faces found: {same}")
+    print("\n  each analyser alone, ms per image (cascade on / off):")
+    for name in stages[True]:
+        print(f"    {name:12s} {stages[True][name]:8.1f} {stages[False][name]:8.1f}")
+    print("  (alone, the face analyser cannot see the labels: its person gate works only in the pipeline)")
+
+
+if __name__ == "__main__":
+    main()
