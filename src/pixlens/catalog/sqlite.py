@@ -186,7 +186,7 @@ class SqliteCatalog:
             ),
         ).fetchone()
         image_id = row[0]
-        self._unindex(conn, image_id)
+        self._unindex(conn, image_id, keep_faces=analyzed)
         if not analyzed:
             return  # a failed image is found by no label, whatever fields it carries
         entries = facets(record)
@@ -207,8 +207,8 @@ class SqliteCatalog:
             [(label,) for label in entries],
         )
 
-    def _unindex(self, conn: sqlite3.Connection, image_id: int) -> None:
-        self.vectors.unindex(conn, image_id)
+    def _unindex(self, conn: sqlite3.Connection, image_id: int, keep_faces: bool = False) -> None:
+        self.vectors.unindex(conn, image_id, keep_faces)
         conn.execute(
             """UPDATE label_counts SET images = images - 1
                WHERE label IN (SELECT label FROM label_index WHERE image_id = ?)""",

@@ -64,7 +64,14 @@ class Vectors:
         self._unsaved = 0
 
     # -- inside a write transaction ----
-    def unindex(self, conn: sqlite3.Connection, image_id: int) -> None:
+    def unindex(self, conn: sqlite3.Connection, image_id: int, keep_faces: bool = False) -> None:
+        """Forget an image's vectors (its faces too, unless ``index`` will compare them with the new ones)."""
+        if not keep_faces:
+            self._forget_faces(conn, image_id)
+        if conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,)).rowcount:
+            self._pending.append(("remove", image_id, None))
+
+    def _forget_faces(self, conn: sqlite3.Connection, image_id: int) -> None:
         faces = conn.execute("SELECT person_id, vector FROM faces WHERE image_id = ?", (image_id,)).fetchall()
         if faces:
             people = self.people(conn)
@@ -73,15 +80,31 @@ class Vectors:
                     people.remove(person_id, _vector(vector).astype(np.float64))
                     self._save_person(conn, people, person_id)
             conn.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
-        if conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,)).rowcount:
-            self._pending.append(("remove", image_id, None))
 
     def index(self, conn: sqlite3.Connection, image_id: int, record: ImageRecord) -> dict[str, float]:
-        """Store an analysed record's vectors; returns its ``person:<id>`` facet entries."""
+        """Store an analysed record's vectors; returns its ``person:<id>`` facet entries.
+
+        Faces that are the same as the image already had (a re-analysis of something else, a touched file)
+        keep their people: taking them out and assigning them again would renumber, and lose names.
+        """
         entries: dict[str, float] = {}
         if record.ImageEmbedding:
             conn.execute("INSERT INTO embeddings VALUES (?, ?)", (image_id, _blob(record.ImageEmbedding)))
             self._pending.append(("add", image_id, record.ImageEmbedding))
+        old = conn.execute(
+            "SELECT person_id, vector FROM faces WHERE image_id = ? ORDER BY face_index", (image_id,)
+        ).fetchall()
+        same = len(old) == len(record.FaceEmbeddings) and all(
+            np.allclose(_vector(blob), np.asarray(vector, dtype=np.float32), atol=1e-5)
+            for (_, blob), vector in zip(old, record.FaceEmbeddings, strict=True)
+        )
+        if same:
+            for face, (person_id, _) in zip(record.FaceDetails, old, strict=True):
+                face["PersonId"] = person_id
+                entry = f"{PERSON}{person_id}"
+                entries[entry] = max(entries.get(entry, 0.0), float(face.get("Confidence", 0.0)))
+            return entries
+        self._forget_faces(conn, image_id)
         if record.FaceEmbeddings:
             people = self.people(conn)
             for number, (face, vector) in enumerate(zip(record.FaceDetails, record.FaceEmbeddings, strict=True)):
