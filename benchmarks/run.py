@@ -1,4 +1,5 @@
-"""All the benchmarks in turn: label quality, throughput (and peak memory), search latency; then a summary.
+"""All the benchmarks in turn: label quality, throughput (and peak memory), search latency, the cascade; then a
+summary. (The vector index at a million vectors takes ~20 minutes to build: benchmarks/bench_vectors.py, alone.)
 
     ./dev bench [--quick] [--json]
 
@@ -19,6 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cascade
 import label_quality
 import search_latency
 import throughput
@@ -93,6 +95,10 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     )
     for q in s["queries"].values():
         rows.append((f"search p95: {q['query']}", f"{q['p95']} ms", f"< {q['target_ms']:.0f} ms  {q['verdict']}"))
+    c = results["cascade"]
+    verdict = "PASS" if c["speedup"] >= cascade.TARGET else "MISS"
+    rows.append(("full analysis: cascade / every step", f"{c['speedup']:.2f}x", f">= {cascade.TARGET}x  {verdict}"))
+    rows.append(("full analysis with the cascade", f"{c['images_per_second']['cascade']:.2f} img/s", ""))
     return rows
 
 
@@ -112,6 +118,9 @@ def main() -> None:
     print()
     results["search"] = search_latency.run(records, runs)
     search_latency.report(results["search"])
+    print()
+    results["cascade"] = cascade.measure(1 if args.quick else 2)
+    cascade.report(results["cascade"])
 
     elapsed = time.perf_counter() - started
     own_after = os.times()
