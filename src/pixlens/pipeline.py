@@ -89,8 +89,9 @@ class Pipeline:
             wanted = self._wanted(job, record, old)
             if not wanted:
                 return Prepared(job, record, Outcome.UNCHANGED)
-            if old is not None and len(wanted) < len(self.analyzers):
-                record = self._carry_over(old, record)  # only some analysers re-run: keep the others' fields
+            if old is not None and self._same_content(old, record):
+                # Only some analysers re-run: the others' fields (even of analysers not run today) stay.
+                record = self._carry_over(old, record)
             image = decode(data, self.limits)
             del data
             record.ContentType = image.content_type
@@ -111,9 +112,7 @@ class Pipeline:
     def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
         """The analysers to run: none for content already analysed by these versions (a touched or re-delivered
         file), the stale ones for unchanged content, all of them for new or changed content."""
-        if old is None or old.AnalyzedAt is None or old.Status is Status.FAILED:
-            return self.analyzers
-        if old.ContentSha256 != record.ContentSha256:
+        if old is None or not self._same_content(old, record):
             return self.analyzers
         names = set(job.analyzers) if job.analyzers is not None else set(self.versions)
         return [
@@ -121,6 +120,13 @@ class Pipeline:
             for analyzer in self.analyzers
             if analyzer.name in names and old.AnalyzerVersions.get(analyzer.name) != analyzer.version
         ]
+
+    @staticmethod
+    def _same_content(old: ImageRecord, record: ImageRecord) -> bool:
+        """Whether the catalog's record analysed these very bytes (successfully)."""
+        return (
+            old.AnalyzedAt is not None and old.Status is not Status.FAILED and old.ContentSha256 == record.ContentSha256
+        )
 
     @staticmethod
     def _carry_over(old: ImageRecord, fresh: ImageRecord) -> ImageRecord:
