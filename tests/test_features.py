@@ -531,3 +531,23 @@ def test_cli_unknown_feature_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stdout + done.stderr
     assert "nope" in done.stderr and "labels" in done.stderr  # names the bad one and the known ones
+
+
+def test_re_analysing_with_fewer_analysers_keeps_the_others_results(tmp_path: Path) -> None:
+    home, store = tmp_path / "home", tmp_path / "home" / "images"
+    store.mkdir(parents=True)
+    sign_on_photo().image.save(store / "sign.png")
+    first = make_lens(home, analyzers=["labels", "text"])
+    first.ingest([store])
+    before = first.show("sign.png")
+    first.close()
+    assert before is not None and before.TextDetections
+    stricter = make_lens(home, analyzers=["labels"], labels={"min_confidence": 70})
+    plan = stricter.reconcile()
+    after = stricter.show("sign.png")
+    stricter.close()
+    assert [job.analyzers for job in plan.outdated] == [("labels",)]
+    assert after is not None
+    assert after.TextDetections == before.TextDetections
+    assert after.AnalyzerVersions["text"] == before.AnalyzerVersions["text"]
+    assert all(label.Confidence >= 70 for label in after.Labels)
