@@ -39,6 +39,10 @@ class State:
         self.analyzers = [name.strip() for name in features.split(",") if name.strip()] if features else None
         self._lens: Pixlens | None = None
 
+    def close(self) -> None:
+        if self._lens is not None:
+            self._lens.close()
+
     def lens(self) -> Pixlens:
         if self._lens is None:
             settings = load_settings(self.home, store=self.store, catalog=self.catalog, analyzers=self.analyzers)
@@ -79,6 +83,7 @@ def main_options(
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = State(home, store, catalog, features)
+    ctx.call_on_close(ctx.obj.close)  # saves the vector index, closes the catalog
 
 
 def _lens(ctx: typer.Context) -> Pixlens:

@@ -3,8 +3,8 @@
 The tables are the truth: ``embeddings(image_id, vector)``, ``faces(image_id, face_index, person_id,
 confidence, vector)`` and ``people(id, name, faces, total)``. Beside them, two in-memory structures that the
 tables rebuild at any time: the people clustering (``pixlens.people.People``) and the HNSW vector index
-(``pixlens.vectors.VectorIndex``, saved in ``<catalog>.vectors`` on close and every so often; rebuilt from the
-table when its count disagrees, e.g. after a crash).
+(``pixlens.vectors.VectorIndex``, saved in ``<catalog>.vectors`` on close and every few minutes; rebuilt from
+the table when its count disagrees, e.g. after a crash).
 
 Changes are made inside the catalog's write transaction; the vector index follows after the commit, and after a
 rollback the people are reloaded from their table.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from pixlens.catalog.facets import PERSON
 from pixlens.people import People
 from pixlens.record import ImageRecord
 
-SAVE_EVERY = 500  # vector index changes between saves
+SAVE_INTERVAL = 300.0  # seconds between saves of a changed vector index (and at close); a crash rebuilds it
 
 MIGRATION = """
     ALTER TABLE images ADD COLUMN phash TEXT;
@@ -62,6 +63,7 @@ class Vectors:
         self._index_lock = threading.Lock()
         self._pending: list[tuple[str, int, Any]] = []  # vector index changes waiting for the commit
         self._unsaved = 0
+        self._saved_at = time.monotonic()
 
     # -- inside a write transaction ----
     def unindex(self, conn: sqlite3.Connection, image_id: int, keep_faces: bool = False) -> None:
@@ -160,7 +162,7 @@ class Vectors:
             else:
                 index.remove([image_id])
         self._unsaved += len(pending)
-        if self._unsaved >= SAVE_EVERY:
+        if time.monotonic() - self._saved_at >= SAVE_INTERVAL:
             self.save()
 
     def rolled_back(self) -> None:
@@ -173,20 +175,31 @@ class Vectors:
         with self._index_lock:
             if self._index is not None:
                 return self._index
-            rows = self._read("SELECT image_id, vector FROM embeddings")
-            if not rows:
+            first = self._read("SELECT vector FROM embeddings LIMIT 1")
+            if not first:
                 return None
             from pixlens.vectors import VectorIndex
 
-            dimensions = len(_vector(rows[0][1]))
+            dimensions = len(_vector(first[0][0]))
             index = VectorIndex(self.index_path, dimensions)
-            if len(index) != len(rows) or any(row[0] not in index for row in rows[:100]):
+            count = self._read("SELECT COUNT(*) FROM embeddings")[0][0]
+            sample = [row[0] for row in self._read("SELECT image_id FROM embeddings ORDER BY image_id DESC LIMIT 100")]
+            if len(index) != count or any(image_id not in index for image_id in sample):
                 self.index_path.unlink(missing_ok=True)
                 index = VectorIndex(self.index_path, dimensions)
-                index.add([row[0] for row in rows], np.stack([_vector(row[1]) for row in rows]))
-                index.save()
+                self._rebuild(index)
             self._index = index
             return index
+
+    def _rebuild(self, index: Any) -> None:
+        """Fill an empty index from the table, a chunk at a time (the table may hold millions of vectors)."""
+        last = -1
+        while rows := self._read(
+            "SELECT image_id, vector FROM embeddings WHERE image_id > ? ORDER BY image_id LIMIT 10000", (last,)
+        ):
+            index.add([row[0] for row in rows], np.stack([_vector(row[1]) for row in rows]))
+            last = rows[-1][0]
+        index.save()
 
     def embeddings(self) -> dict[int, np.ndarray[Any, np.dtype[np.float32]]]:
         return {image_id: _vector(blob) for image_id, blob in self._read("SELECT image_id, vector FROM embeddings")}
@@ -204,6 +217,7 @@ class Vectors:
             if self._index is not None and self._unsaved:
                 self._index.save()
                 self._unsaved = 0
+            self._saved_at = time.monotonic()
 
     # -- reading ----
     def attach(self, image_id: int, record: ImageRecord) -> None:
