@@ -7,9 +7,10 @@ lens.search("dog AND NOT cat").hits   # ranked hits
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -179,11 +180,6 @@ class Pixlens:
         watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
             plan = self.apply_reconcile(self.plan_reconcile())
-            self.queue().run(_chain(plan.jobs(), watcher.jobs(stop)), on_result, stop)
+            self.queue().run(itertools.chain(plan.jobs(), watcher.jobs(stop)), on_result, stop)
         finally:
             watcher.stop()
-
-
-def _chain(first: Iterable[Job], then: Iterable[Job]) -> Iterator[Job]:
-    yield from first
-    yield from then
