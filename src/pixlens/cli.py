@@ -390,7 +390,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print(json.dumps(numbers))
         return
     for key, value in numbers.items():
-        out.print(f"{key:>10}: {value}")
+        out.print(f"{key:>11}: {value}")
 
 
 def main() -> None:

@@ -350,6 +350,10 @@ class SqliteCatalog:
             "images": sum(by_status.values()),
             **by_status,
             "labels": labels,
+            "with_text": self._read("SELECT COUNT(*) FROM text_fts")[0][0],
+            "faces": self._read("SELECT COUNT(*) FROM faces")[0][0],
+            "people": self._read("SELECT COUNT(*) FROM people")[0][0],
+            "embeddings": self._read("SELECT COUNT(*) FROM embeddings")[0][0],
             "bytes": size,
         }
 
