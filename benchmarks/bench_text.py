@@ -24,7 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pixlens.analysis.text import TextAnalyzer, _geometric_spaces, restore_spaces  # noqa: E402
+from pixlens.analysis.spaces import _geometric_spaces, restore_spaces  # noqa: E402
+from pixlens.analysis.text import TextAnalyzer  # noqa: E402
 from pixlens.config import Settings  # noqa: E402
 from pixlens.imageio import DecodedImage, decode  # noqa: E402
 from textimages import cases  # noqa: E402

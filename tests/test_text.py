@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from pixlens.analysis.text import TextAnalyzer, restore_spaces, split_token
+from pixlens.analysis.spaces import restore_spaces, split_token
+from pixlens.analysis.text import TextAnalyzer
 from pixlens.config import Settings
 from pixlens.imageio import DecodedImage, decode
 from textimages import SAMPLES, TextImage, cases, render

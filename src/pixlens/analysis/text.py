@@ -7,7 +7,9 @@ that pixlens controls the cascade:
 1. **cheap step** (``cascade`` on): the text detector on a small copy (longer side ``CHEAP_SIDE`` = 480 px,
    made in ``prepare``, in the decode threads), with a lower box threshold than the full pass so that it errs
    towards "there may be text". No region: ``TextDetections: []`` and
-   ``Skipped["text.recognition"] = "no text regions found"``; the expensive steps do not run.
+   ``Skipped["text.recognition"] = "no text regions found"``; the expensive steps do not run. Its price: small
+   incidental text that only the upscaled full pass can see (a brand name on a telephone, clock digits) is
+   not read (docs/PERFORMANCE.md); ``cascade = false`` reads it.
 2. **full path**: the detector at working size (rapidocr's default: shorter side at least 736 px), the
    0/180 degree angle classifier on every line crop, the recogniser on the crops of the whole batch at once.
 
@@ -18,13 +20,13 @@ last character, placed by the recogniser's CTC columns (where each character was
 Lines read with less than ``text.min_confidence`` are dropped; a word's confidence is the mean of its
 characters'.
 
-Spaces. The recogniser often drops the space between English words ("OPEN24HOURS"). Spaces are restored in
-two ways, each conservative:
+Spaces. The recogniser often drops the space between English words ("OPEN24HOURS"). ``spaces.py`` restores
+them in two conservative ways:
 
 - **dictionary**: a token of at least 5 letters/digits, all-capitals, all-lower-case or Title-case, that is not
-  itself a common word, is split with ``wordninja``; the split is kept only when every piece is a common
-  English word (rank < 40,000 in wordninja's frequency list, and at least 3 letters unless it is one of a few
-  short function words) or a number. Real single words, non-English words and codes (``MP3``) stay whole.
+  an English word itself (WordNet's lemmas: "INVOICE" stays whole), is split with ``wordninja``; the split is
+  kept only when every piece is a common English word (among wordninja's 15,000 most frequent, and at least 3
+  letters unless it is one of a few short function words) or a number.
 - **geometry**: a gap between two characters' CTC columns much wider than the line's usual character pitch
   (``GAP_FACTOR`` x the median) with no space there becomes a space, when both neighbours are letters or
   digits and the pieces are at least 2 characters long.
@@ -41,16 +43,12 @@ can differ by a character with the other lines in the batch.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import itertools
 import json
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -58,7 +56,6 @@ from typing import Any
 import cv2
 import numpy as np
 import onnxruntime as ort
-import wordninja
 from rapidocr_onnxruntime.ch_ppocr_cls import TextClassifier
 from rapidocr_onnxruntime.ch_ppocr_cls.utils import ClsPostProcess
 from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
@@ -67,6 +64,7 @@ from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
 from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 from rapidocr_onnxruntime.utils import OrtInferSession, read_yaml
 
+from pixlens.analysis.spaces import pitch, restore_spaces
 from pixlens.config import Settings, TextSettings
 from pixlens.imageio import DecodedImage
 
@@ -77,7 +75,6 @@ TEXT_LIKE_ASPECT, TEXT_LIKE_SMALL = 1.5, 0.12  # a cheap region is text-like whe
 FULL_MIN_SIDE = 736  # rapidocr's default: the full detector pass sees the shorter side at least this long
 FULL_MAX_SIDE = 2000  # ... and the longer side at most this long (rapidocr's max_side_len)
 MIN_HEIGHT, MAX_ASPECT = 30, 8  # rapidocr pads very flat images (banners) before detection
-GAP_FACTOR = 2.6  # a character gap this many times the line's median pitch is a space
 SKIPPED_NOTE = "no text regions found"
 
 BGR = np.ndarray[Any, np.dtype[np.uint8]]
@@ -439,14 +436,14 @@ def _words(text: str, line: Line) -> list[tuple[str, float, float, float]]:
         else:
             mapping.append(None)
     columns, confidences = line.columns, line.char_confidences
-    pitch = _pitch(columns) if len(columns) > 1 else 1.0 / max(len(text), 1)
+    step = pitch(columns) if len(columns) > 1 else 1.0 / max(len(text), 1)
     words = []
     for found in re.finditer(r"\S+", text):
         indices = [m for m in mapping[found.start() : found.end()] if m is not None]
         if not indices:
             continue
-        start = max(columns[indices[0]] - pitch / 2, 0.0)
-        end = min(columns[indices[-1]] + pitch / 2, 1.0)
+        start = max(columns[indices[0]] - step / 2, 0.0)
+        end = min(columns[indices[-1]] + step / 2, 1.0)
         if found.start() == 0 or not text[: found.start()].strip():
             start = 0.0
         if not text[found.end() :].strip():
@@ -454,159 +451,3 @@ def _words(text: str, line: Line) -> list[tuple[str, float, float, float]]:
         scores = [confidences[i] for i in indices if i < len(confidences)] or [line.confidence]
         words.append((found.group(), start, end, float(np.mean(scores))))
     return words
-
-
-def _pitch(columns: list[float]) -> float:
-    gaps = [b - a for a, b in itertools.pairwise(columns) if b > a]
-    return float(np.median(gaps)) if gaps else 0.05
-
-
-# Short words accepted as pieces of a split (longer pieces must be common words of >= 3 letters).
-SHORT_WORDS = frozenset(
-    [
-        "a",
-        "i",
-        "am",
-        "an",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "go",
-        "he",
-        "if",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "no",
-        "of",
-        "on",
-        "or",
-        "so",
-        "to",
-        "up",
-        "us",
-        "we",
-    ]
-)
-MAX_RANK = 15_000  # pieces must be among wordninja's this many most frequent words
-PAIR_RANK = 5_000  # a rare token wordninja keeps whole is cut in two only into words this common
-RARE_WHOLE = 20_000  # ... and only when the token itself is rarer than this (THANKYOU)
-MIN_TOKEN = 5
-
-
-@lru_cache(maxsize=1)
-def _ranks() -> dict[str, int]:
-    costs: dict[str, float] = wordninja.DEFAULT_LANGUAGE_MODEL._wordcost
-    return {word: rank for rank, word in enumerate(sorted(costs, key=costs.__getitem__))}
-
-
-def _common(word: str, limit: int = MAX_RANK) -> bool:
-    return _ranks().get(word.lower(), limit) < limit
-
-
-@lru_cache(maxsize=1)
-def _english() -> frozenset[str]:
-    """Single-word English lemmas (WordNet 3.0, made by scripts/build_wordlist.py)."""
-    raw = resources.files("pixlens.analysis.data").joinpath("english_words.txt.gz").read_bytes()
-    return frozenset(gzip.decompress(raw).decode().split())
-
-
-def is_english_word(token: str) -> bool:
-    """A dictionary word, or a plain inflection of one (invoices, parked, parking)."""
-    word, words = token.lower(), _english()
-    if word in words:
-        return True
-    for suffix, stem_end in (("s", ""), ("es", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", "")):
-        if word.endswith(suffix) and len(word) > len(suffix) + 2 and word[: -len(suffix)] + stem_end in words:
-            return True
-    return False
-
-
-def split_token(token: str) -> list[str]:
-    """A token written without its spaces -> its words, or ``[token]`` when the dictionary is not sure."""
-    if len(token) < MIN_TOKEN or not re.fullmatch(r"[A-Za-z0-9]+", token) or not re.search(r"[A-Za-z]{3}", token):
-        return [token]
-    if token.isalpha() and is_english_word(token):
-        return [token]  # INVOICE is a word, not IN VOICE
-    if not (token.isupper() or token.islower() or token.istitle() or token.isdigit()):
-        return [token]  # camelCase and the like (iPhone, McDonald) are written that way on purpose
-    pieces: list[str] = []
-    for piece in wordninja.split(token):  # and a rare piece wordninja keeps whole may be two words (THANKYOU)
-        pieces += _pair(piece) if piece.isalpha() and not _common(piece, RARE_WHOLE) else [piece]
-    if len(pieces) < 2 or "".join(pieces).lower() != token.lower():
-        return [token]
-    for piece in pieces:
-        if piece.isdigit():
-            continue
-        if not piece.isalpha():
-            return [token]
-        if piece.lower() not in SHORT_WORDS and (len(piece) < 3 or not _common(piece)):
-            return [token]
-    # wordninja lower-cases nothing, but keep the original letters anyway.
-    out, at = [], 0
-    for piece in pieces:
-        out.append(token[at : at + len(piece)])
-        at += len(piece)
-    return out
-
-
-def _pair(token: str) -> list[str]:
-    """The best cut of ``token`` into two very common words, or ``[token]``."""
-    ranks = _ranks()
-    best: tuple[int, list[str]] = (PAIR_RANK * 2, [token])
-    for cut in range(1, len(token)):
-        head, tail = token[:cut].lower(), token[cut:].lower()
-        if any(len(part) < 3 and part not in SHORT_WORDS for part in (head, tail)):
-            continue
-        cost = ranks.get(head, PAIR_RANK) + ranks.get(tail, PAIR_RANK)
-        if ranks.get(head, PAIR_RANK) < PAIR_RANK and ranks.get(tail, PAIR_RANK) < PAIR_RANK and cost < best[0]:
-            best = (cost, [token[:cut], token[cut:]])
-    return best[1]
-
-
-def _geometric_spaces(text: str, columns: list[float]) -> str:
-    """Insert a space where two characters lie much further apart than the line's usual pitch."""
-    if len(text) < 4 or len(columns) != len(text):
-        return text
-    pitch = _pitch(columns)
-    out = [text[0]]
-    last_space = 0
-    for i in range(1, len(text)):
-        before, here = text[i - 1], text[i]
-        gap = columns[i] - columns[i - 1]
-        if (
-            before.isalnum()
-            and here.isalnum()
-            and gap > GAP_FACTOR * pitch
-            and i - last_space >= 2
-            and len(text) - i >= 2
-            and not text[i : i + 2].count(" ")
-        ):
-            out.append(" ")
-            last_space = i
-        elif before == " ":
-            last_space = i
-        out.append(here)
-    return "".join(out)
-
-
-def restore_spaces(text: str, columns: list[float] | None = None) -> str:
-    """Put back the spaces the recogniser dropped: where the geometry shows a gap, then where the dictionary
-    shows a run of common English words. Never removes or changes a character."""
-    text = " ".join(text.split()) if columns is None else text
-    if columns is not None:
-        text = _geometric_spaces(text, columns)
-    parts = []
-    for token in re.split(r"(\s+)", text):
-        if not token or token.isspace():
-            parts.append(token)
-            continue
-        found = re.fullmatch(r"(\W*)(.*?)(\W*)", token)
-        assert found is not None
-        head, core, tail = found.groups()
-        parts.append(head + " ".join(split_token(core)) + tail)
-    return " ".join("".join(parts).split())
