@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/add_embedding_output.py [--sample samples/chelsea.png]
 
-Reads ``src/pixlens/models/efficientnet_lite{0,2}.onnx`` and writes ``efficientnet_lite{0,2}_embed.onnx`` next to
+Reads the original ``efficientnet_lite{0,2}.onnx`` (``--sources``, default ../shared/models) and writes
+``efficientnet_lite{0,2}_embed.onnx`` into src/pixlens/models, next to
 them: the same graph, the same weights, plus an output ``embedding`` [N, 1280] = the input of the final Gemm
 (or MatMul) that produces ``logits``, i.e. the pooled and flattened activations of the head. Nothing else changes.
 
@@ -25,6 +26,7 @@ from onnx import helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "src" / "pixlens" / "models"
+SOURCES = ROOT.parent / "shared" / "models"  # the original classifiers (../shared/models, see MODELS.md)
 VARIANTS = {"efficientnet_lite0": 224, "efficientnet_lite2": 260}
 EMBEDDING = "embedding"
 EMBEDDING_SIZE = 1280
@@ -121,10 +123,11 @@ def verify(source: Path, target: Path, sample: Path, size: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=Path, default=ROOT / "samples" / "chelsea.png")
+    parser.add_argument("--sources", type=Path, default=SOURCES, help="folder of the original classifier files")
     args = parser.parse_args(argv)
     lines = []
     for variant, size in VARIANTS.items():
-        source, target = MODELS / f"{variant}.onnx", MODELS / f"{variant}_embed.onnx"
+        source, target = args.sources / f"{variant}.onnx", MODELS / f"{variant}_embed.onnx"
         pooled = add_embedding_output(source, target)
         print(
             f"{target.name}: output {EMBEDDING!r} = {pooled!r} (input of the final Gemm), {target.stat().st_size:,} B"

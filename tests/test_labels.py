@@ -149,7 +149,7 @@ def test_a_damaged_model_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
         with pytest.raises(ModelError, match="damaged or was replaced"):
             model_path("centernet.onnx")
         with pytest.raises(ModelError, match="missing"):
-            model_path("efficientnet_lite2.onnx")
+            model_path("efficientnet_lite2_embed.onnx")
     finally:
         runtime._checksums.cache_clear()
 

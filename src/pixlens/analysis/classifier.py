@@ -22,7 +22,8 @@ class Classifier:
             raise ValueError(f"unknown classifier {variant!r} (known: {', '.join(INPUT_SIZES)})")
         self.variant = variant
         self.size = INPUT_SIZES[variant]
-        self.model = OnnxModel(model_path(f"{variant}.onnx"), threads)
+        # The bundled file also outputs the embedding (scripts/add_embedding_output.py); its logits are the original's.
+        self.model = OnnxModel(model_path(f"{variant}_embed.onnx"), threads)
 
     def preprocess(self, image: Image.Image) -> Array:
         """Shorter side to size+32, centre crop, (x/255 - 0.5)/0.5, CHW: done as one resize of the crop box."""
@@ -38,7 +39,7 @@ class Classifier:
 
     def predict(self, batch: Array) -> Array:
         """Probabilities [N, 1000] for a batch [N, 3, S, S]."""
-        (logits,) = self.model.run(batch)
+        (logits,) = self.model.run(batch, ["logits"])
         logits = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
