@@ -413,3 +413,23 @@ def test_store_elsewhere_is_analysed_in_place(tmp_path: Path) -> None:
     listed = pixlens("--home", home, "--store", store, "search", "cat", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert [json.loads(line)["ImageName"] for line in listed.stdout.splitlines()] == [f"2024/{CAT}"]
+
+
+def test_process_is_the_handler_a_remote_worker_calls(home: Path, lenses: list[Pixlens]) -> None:
+    """Pipeline.process: jobs in, records in the catalog, outcomes out; a redelivered job does nothing."""
+    lens = open_lens(lenses, home, analyzers=["labels"])
+    put_samples(lens.settings.store_path, "chelsea.png", "000000000285.jpg")
+    (lens.settings.store_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    jobs = [Job("chelsea.png"), Job("000000000285.jpg"), Job("broken.jpg"), Job("gone.jpg")]
+    first = outcomes(lens.pipeline.process(jobs, batch_size=2))
+    assert first == {
+        "chelsea.png": Outcome.ANALYZED,
+        "000000000285.jpg": Outcome.ANALYZED,
+        "broken.jpg": Outcome.FAILED,
+        "gone.jpg": Outcome.VANISHED,
+    }
+    assert "Cat" in label_names(record(lens, "chelsea.png"))
+    assert record(lens, "broken.jpg").Status is Status.FAILED
+    assert lens.show("gone.jpg") is None
+    again = outcomes(lens.pipeline.process(jobs[:2]))
+    assert set(again.values()) == {Outcome.UNCHANGED}

@@ -544,7 +544,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # 1, L, P, CMYK, YCbCr, RGBX, LAB, HSV
 
 
-def _decode_pixels(im: ImageFile.ImageFile, width: int, height: int, work_size: int) -> Image.Image:
+def _decode_pixels(im: ImageFile.ImageFile, work_size: int) -> Image.Image:
     """Load (drafted for JPEG), convert to RGB, downscale to the final size. Orientation not yet applied."""
     _apply_draft(im, work_size)
     im.load()
@@ -597,9 +597,9 @@ def decode(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
             pillow_limit = Image.MAX_IMAGE_PIXELS
             if pillow_limit is not None and pixels > pillow_limit:
                 with _quiet(limits.max_pixels):
-                    rgb = _decode_pixels(im, width, height, limits.work_size)
+                    rgb = _decode_pixels(im, limits.work_size)
             else:
-                rgb = _decode_pixels(im, width, height, limits.work_size)
+                rgb = _decode_pixels(im, limits.work_size)
             stage = "reading the metadata"
             with _quiet():
                 exif, orientation = _read_exif(im)

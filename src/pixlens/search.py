@@ -51,9 +51,7 @@ class Searcher:
         self.unsafe_from = unsafe_from
         self.hide_unsafe = hide_unsafe
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
-        self._categories = {
-            category.casefold(): category for name in taxonomy.names() for category in taxonomy.info(name).categories
-        }
+        self._categories = {category.casefold(): category for category in taxonomy.categories}
 
     def resolve(self, term: Term) -> list[str]:
         """The index entries one term matches."""

@@ -51,11 +51,6 @@ def register_analyzer(name: str, factory: AnalyzerFactory) -> None:
     _REGISTRY[name] = factory
 
 
-def available_analyzers() -> list[str]:
-    _register_builtins()
-    return sorted(_REGISTRY)
-
-
 def create_analyzers(settings: Settings, names: Sequence[str] | None = None) -> list[Analyzer]:
     """The analysers named (default: the settings' ``analyzers``), in that order."""
     names = list(settings.analyzers if names is None else names)

@@ -95,8 +95,7 @@ class LabelAnalyzer:
 
     def _coco_families(self) -> dict[str, np.ndarray[Any, np.dtype[np.int64]]]:
         """For each detector label, the classifier classes that are it or lie below it in the taxonomy."""
-        coco = {self.taxonomy.coco_label(i) for i in range(80)}
-        members: dict[str, list[int]] = {name: [] for name in coco}
+        members: dict[str, list[int]] = {name: [] for name in self._coco}
         for index in range(1000):
             name = self.taxonomy.imagenet_label(index)
             for ancestor in (name, *self.taxonomy.info(name).parents):

@@ -81,6 +81,11 @@ class Taxonomy:
     def names(self) -> list[str]:
         return sorted(self._labels)
 
+    @functools.cached_property
+    def categories(self) -> tuple[str, ...]:
+        """Every category a label can have, sorted."""
+        return tuple(sorted({category for info in self._labels.values() for category in info.categories}))
+
     def resolve(self, word: str) -> frozenset[str]:
         """Labels a search word names: any case, plural, alias or narrower word; empty if unknown."""
         return self._index.get(normalize(word), frozenset())

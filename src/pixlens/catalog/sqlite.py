@@ -167,12 +167,11 @@ class SqliteCatalog:
     def _put_one(self, conn: sqlite3.Connection, record: ImageRecord) -> None:
         analyzed = record.Status is Status.ANALYZED
         row = conn.execute(
-            """INSERT INTO images (key, status, has_analysis, etag, sha256, versions, record, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO images (key, status, has_analysis, etag, sha256, phash, versions, record, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(key) DO UPDATE SET status = excluded.status, has_analysis = excluded.has_analysis,
-                   etag = excluded.etag,
-                   sha256 = excluded.sha256, versions = excluded.versions, record = excluded.record,
-                   updated_at = excluded.updated_at
+                   etag = excluded.etag, sha256 = excluded.sha256, phash = excluded.phash,
+                   versions = excluded.versions, record = excluded.record, updated_at = excluded.updated_at
                RETURNING id""",
             (
                 record.ImageName,
@@ -180,6 +179,7 @@ class SqliteCatalog:
                 int(analyzed),
                 record.ETag,
                 record.ContentSha256,
+                record.PerceptualHash if analyzed else None,
                 json.dumps(record.AnalyzerVersions, sort_keys=True),
                 record.to_json(),
                 utc_now(),
@@ -193,7 +193,6 @@ class SqliteCatalog:
         entries.update(self.vectors.index(conn, image_id, record))
         if record.FaceDetails:  # now with the PersonId of each face
             conn.execute("UPDATE images SET record = ? WHERE id = ?", (record.to_json(), image_id))
-        conn.execute("UPDATE images SET phash = ? WHERE id = ?", (record.PerceptualHash, image_id))
         conn.executemany(
             "INSERT INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
             [(label, round(conf, 3), image_id) for label, conf in entries.items()],
@@ -270,9 +269,6 @@ class SqliteCatalog:
                 rows += self._read(f"{sql} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
         for key, status, etag, sha256, versions in rows:
             yield ImageState(key, Status(status), etag, sha256, json.loads(versions))
-
-    def pending(self) -> list[tuple[str, str | None]]:
-        return [(k, e) for k, e in self._read("SELECT key, etag FROM images WHERE status = 'pending' ORDER BY key")]
 
     # -- search ----
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
