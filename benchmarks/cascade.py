@@ -7,9 +7,10 @@ folder. For each mode (``cascade = true``, the default, and ``false``: every ste
 image), ``Pixlens.ingest`` runs every analyser into a fresh catalog; the best of ``--rounds`` counts. Then the
 two catalogs are compared: which images got other text lines or another number of faces.
 
-The cascade's steps: OCR recognition only where a cheap text-detection pass finds text-like regions; the face
-search only where the labels hold a person; face description only for faces found (and R-Net only on confident
-P-Net cells). Per-analyser times are measured alone, one analyser at a time on the decoded images.
+The cascade's steps: the full text detector and OCR recognition only where cheap signals (the detector on a
+480-px copy, word-like strokes) find candidate regions, and the full detector only inside them; the face search
+only where the labels hold a person; face description only for faces found (and R-Net only on confident P-Net
+cells). Per-analyser times are measured alone, one analyser at a time on the decoded images.
 """
 
 from __future__ import annotations

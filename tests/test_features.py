@@ -106,12 +106,14 @@ def test_text_records_have_lines_and_words(texts: Pixlens) -> None:
     assert next(d["DetectedText"] for d in invoice.TextDetections if d["Type"] == "LINE") == "INVOICE"
 
 
-def test_a_photo_without_text_skips_recognition_only_with_the_cascade(texts: Pixlens, tmp_path: Path) -> None:
+def test_a_photo_without_text_skips_work_only_with_the_cascade(texts: Pixlens, tmp_path: Path) -> None:
     for name in PLAIN:
         record = texts.show(name)
         assert record is not None
         assert record.TextDetections == []
-        assert record.Skipped.get("text.recognition") == "no text regions found"
+        # No candidate at all, or the full detector looked only at a part of the photo: either way, recorded.
+        skipped = {key: why for key, why in record.Skipped.items() if key.startswith("text.")}
+        assert skipped in ({"text.recognition": "no text regions found"},) or "text.detection" in skipped, skipped
     sign = texts.show(SIGN)
     assert sign is not None and "text.recognition" not in sign.Skipped
 

@@ -4,12 +4,14 @@ The stages are rapidocr's own (``TextDetector``'s DB post-processing, ``TextClas
 run on ONNX Runtime sessions that pixlens builds itself (``model_threads`` intra-op threads, no spinning), so
 that pixlens controls the cascade:
 
-1. **cheap step** (``cascade`` on): the text detector on a small copy (longer side ``CHEAP_SIDE`` = 480 px,
-   made in ``prepare``, in the decode threads), with a lower box threshold than the full pass so that it errs
-   towards "there may be text". No region: ``TextDetections: []`` and
-   ``Skipped["text.recognition"] = "no text regions found"``; the expensive steps do not run. Its price: small
-   incidental text that only the upscaled full pass can see (a brand name on a telephone, clock digits) is
-   not read (docs/PERFORMANCE.md); ``cascade = false`` reads it.
+1. **cheap step** (``cascade`` on): candidate regions from two cheap signals (``textgate.py``): the text
+   detector on a small copy (longer side ``CHEAP_SIDE`` = 480 px, with a lower box threshold than the full
+   pass so that it errs towards "there may be text"), and word-like strokes found at working size (made in
+   ``prepare``, in the decode threads). No candidate: ``TextDetections: []`` and
+   ``Skipped["text.recognition"] = "no text regions found"``; the expensive steps do not run. Otherwise the
+   full detector pass runs inside the candidate rectangles only, at the scale of the full pass, recorded as
+   ``Skipped["text.detection"]`` (the part of the image it did not look at). Its price: text that neither
+   cheap signal sees is not read (docs/PERFORMANCE.md lists it); ``cascade = false`` reads it.
 2. **full path**: the detector at working size (rapidocr's default: shorter side at least 736 px), the
    0/180 degree angle classifier on every line crop, the recogniser on the crops of the whole batch at once.
 
@@ -65,6 +67,7 @@ from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 from rapidocr_onnxruntime.utils import OrtInferSession, read_yaml
 
 from pixlens.analysis.spaces import pitch, restore_spaces
+from pixlens.analysis.textgate import Mask, Rect, regions_of_interest, share, stroke_candidates, without_touching
 from pixlens.config import Settings, TextSettings
 from pixlens.imageio import DecodedImage
 
@@ -75,6 +78,8 @@ TEXT_LIKE_ASPECT, TEXT_LIKE_SMALL = 1.5, 0.12  # a cheap region is text-like whe
 FULL_MIN_SIDE = 736  # rapidocr's default: the full detector pass sees the shorter side at least this long
 FULL_MAX_SIDE = 2000  # ... and the longer side at most this long (rapidocr's max_side_len)
 MIN_HEIGHT, MAX_ASPECT = 30, 8  # rapidocr pads very flat images (banners) before detection
+SEEN_HEIGHT = 16  # px in the cheap input: a line this tall the cheap pass delimits as well as the full pass
+WHOLE_IMAGE_SHARE = 0.6  # candidates covering more than this of the image: one pass over all of it is cheaper
 SKIPPED_NOTE = "no text regions found"
 
 BGR = np.ndarray[Any, np.dtype[np.uint8]]
@@ -91,7 +96,15 @@ for _name in ("RapidOCR", "OrtInferSession"):  # rapidocr's loggers print at DEB
 class Prepared:
     image: BGR  # the working copy, BGR as the models expect
     cheap: Tensor | None  # the cheap pass's detector input (None without the cascade)
-    cheap_shape: tuple[int, int]  # (height, width) the cheap boxes are expressed in
+    strokes: Mask | None  # word-like strokes at working size (None without the cascade)
+
+
+@dataclass
+class Plan:
+    """Where the cascade's full pass looks in one image."""
+
+    seen: list[Quad]  # lines the cheap pass saw tall enough to read as they are (working pixels)
+    rects: list[Rect]  # where the full-scale detector must look (small text, word-like strokes)
 
 
 @dataclass
@@ -196,29 +209,58 @@ class TextAnalyzer:
     def prepare(self, image: DecodedImage) -> Prepared:
         bgr: BGR = np.ascontiguousarray(np.asarray(image.image, dtype=np.uint8)[:, :, ::-1])
         if not self.cascade:
-            return Prepared(bgr, None, (0, 0))
-        cheap: Tensor = self._cheap_pre(bgr)
-        return Prepared(bgr, cheap, (bgr.shape[0], bgr.shape[1]))
+            return Prepared(bgr, None, None)
+        return Prepared(bgr, self._cheap_pre(bgr), stroke_candidates(bgr))
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = [{"TextDetections": []} for _ in prepared]
         todo: list[tuple[int, Prepared]] = []
+        plans: list[Plan | None] = []
         for index, item in enumerate(prepared):
-            if item.cheap is not None and not _text_like(
-                self.detector.boxes(item.cheap, item.cheap_shape, cheap=True), item.cheap_shape
-            ):
+            plan = self.plan(item)
+            if plan is not None and not plan.seen and not plan.rects:
                 results[index]["Skipped"] = {"text.recognition": SKIPPED_NOTE}
-            else:
-                todo.append((index, item))
-        lines = self.read([item.image for _, item in todo])
+                continue
+            if plan is not None:
+                covered = share(plan.rects, item.image.shape[:2])
+                if covered > WHOLE_IMAGE_SHARE:
+                    plan = None
+                else:
+                    note = f"full pass only in {len(plan.rects)} region(s), {covered:.0%} of the image"
+                    results[index]["Skipped"] = {"text.detection": note}
+            todo.append((index, item))
+            plans.append(plan)
+        lines = self.read([item.image for _, item in todo], plans)
         for (index, item), found in zip(todo, lines, strict=True):
             height, width = item.image.shape[:2]
             results[index]["TextDetections"] = self.detections(found, width, height)
         return results
 
     # -- steps ------------------------------------------------------------------------------------------------
-    def regions(self, image: BGR) -> list[Quad]:
-        """The full detector pass: text-line quads in the pixels of ``image``, in reading order."""
+    def plan(self, item: Prepared) -> Plan | None:
+        """The cascade's plan for one image (None without the cascade: the full pass everywhere). Lines the
+        cheap pass saw tall enough are taken as they are; the full-scale detector looks only around the rest
+        of its text-like regions and around word-like strokes."""
+        if item.cheap is None or item.strokes is None:
+            return None
+        shape = item.image.shape[:2]
+        scale = item.cheap.shape[2] / shape[0]  # cheap-input pixels per working pixel
+        mask, covered = item.strokes.copy(), np.zeros_like(item.strokes)
+        seen: list[Quad] = []
+        for quad in self.detector.boxes(item.cheap, shape, cheap=True):
+            if not _text_like(quad, shape):
+                continue
+            corners = [np.round(quad).astype(np.int32)]
+            if float(np.linalg.norm(quad[3] - quad[0])) * scale >= SEEN_HEIGHT:
+                seen.append(np.asarray(quad, dtype=np.float32))
+                cv2.fillPoly(covered, corners, 1)
+            else:
+                cv2.fillPoly(mask, corners, 1)
+        return Plan(seen, regions_of_interest(without_touching(mask, covered)))
+
+    def regions(self, image: BGR, plan: Plan | None = None) -> list[Quad]:
+        """Text-line quads in the pixels of ``image``, in reading order: the full detector pass over the whole
+        image, or (with a plan) the lines already seen plus the full pass inside the plan's rectangles."""
         height, width = image.shape[:2]
         padded, top = image, 0
         if height <= MIN_HEIGHT or width / height > MAX_ASPECT:
@@ -226,8 +268,17 @@ class TextAnalyzer:
             top = max(top, 0)
             border = cv2.copyMakeBorder(image, top, top, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
             padded = np.asarray(border, dtype=np.uint8)
-        tensor = self._full_input(padded)
-        quads = self.detector.boxes(tensor, (padded.shape[0], padded.shape[1]))
+        if plan is None:
+            quads = self.detector.boxes(self._full_input(padded), (padded.shape[0], padded.shape[1]))
+        else:
+            ratio = _full_ratio(padded.shape[0], padded.shape[1])
+            quads = [quad + np.array([0, top], dtype=np.float32) for quad in plan.seen]
+            for left, upper, right, lower in plan.rects:
+                crop = padded[upper + top : lower + top, left:right]
+                for quad in self._detect_scaled(crop, ratio):
+                    found = quad + np.array([left, upper + top], dtype=np.float32)
+                    if not any(_mostly_inside(found, line) for line in quads[: len(plan.seen)]):
+                        quads.append(found)
         for quad in quads:
             quad[:, 1] = np.clip(quad[:, 1] - top, 0, height)
         return _reading_order([q for q in quads if q[2, 1] - q[0, 1] > 1])
@@ -236,16 +287,32 @@ class TextAnalyzer:
         """rapidocr's detector input (shorter side >= FULL_MIN_SIDE, sides multiples of 32), with the longer side
         capped at FULL_MAX_SIDE so that a flat banner is not blown up to 4000 px."""
         height, width = image.shape[:2]
-        ratio = min(max(FULL_MIN_SIDE / min(height, width), 1.0), FULL_MAX_SIDE / max(height, width))
+        ratio = _full_ratio(height, width)
         size = (max(32, round(width * ratio / 32) * 32), max(32, round(height * ratio / 32) * 32))
-        resized = cv2.resize(image, size)
+        return self._normalized(np.asarray(cv2.resize(image, size), dtype=np.uint8))
+
+    def _detect_scaled(self, crop: BGR, ratio: float) -> list[Quad]:
+        """The detector on ``crop`` resized by ``ratio`` (padded, not stretched, to multiples of 32), so that
+        its text has the size it has in the whole-image pass; quads in the pixels of ``crop``."""
+        height, width = crop.shape[:2]
+        scaled_w, scaled_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
+        resized = cv2.resize(crop, (scaled_w, scaled_h))
+        padded = cv2.copyMakeBorder(resized, 0, -scaled_h % 32, 0, -scaled_w % 32, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        shape = (padded.shape[0] / ratio, padded.shape[1] / ratio)  # the padded input, in crop pixels
+        found = self.detector.boxes(self._normalized(np.asarray(padded, dtype=np.uint8)), shape)
+        limits = np.array([width, height], dtype=np.float32)
+        return [np.clip(np.asarray(quad, dtype=np.float32), 0, limits) for quad in found]
+
+    def _normalized(self, image: BGR) -> Tensor:
         pre = self._full_pre
-        tensor: Tensor = np.expand_dims(pre.permute(pre.normalize(resized)), 0).astype(np.float32)
+        tensor: Tensor = np.expand_dims(pre.permute(pre.normalize(image)), 0).astype(np.float32)
         return tensor
 
-    def read(self, images: Sequence[BGR]) -> list[list[Line]]:
-        """Detect, orient and recognise; the crops of all images go through the recogniser together."""
-        quads = [self.regions(image) for image in images]
+    def read(self, images: Sequence[BGR], plans: Sequence[Plan | None] | None = None) -> list[list[Line]]:
+        """Detect (everywhere, or as each image's plan says), orient and recognise; the crops of all images go
+        through the recogniser together."""
+        plans = list(plans) if plans is not None else [None] * len(images)
+        quads = [self.regions(image, plan) for image, plan in zip(images, plans, strict=True)]
         crops = [_crop(image, quad) for image, found in zip(images, quads, strict=True) for quad in found]
         if not crops:
             return [[] for _ in images]
@@ -280,17 +347,26 @@ class TextAnalyzer:
 # -- geometry -------------------------------------------------------------------------------------------------------
 
 
-def _text_like(quads: list[Quad], shape: tuple[int, int]) -> bool:
-    """Whether any region could be text: elongated (a word or a line, either way up), or small (a character).
-    A big roundish blob (fur, foliage: the detector's usual false alarm on photos) is not."""
-    small = TEXT_LIKE_SMALL * min(shape)
-    for quad in quads:
-        width = float(np.linalg.norm(quad[1] - quad[0]))
-        height = float(np.linalg.norm(quad[3] - quad[0]))
-        short, long = min(width, height), max(width, height)
-        if long >= TEXT_LIKE_ASPECT * short or short <= small:
-            return True
-    return False
+def _full_ratio(height: int, width: int) -> float:
+    """The full pass's scale: shorter side at least FULL_MIN_SIDE, longer side at most FULL_MAX_SIDE."""
+    return min(max(FULL_MIN_SIDE / min(height, width), 1.0), FULL_MAX_SIDE / max(height, width))
+
+
+def _mostly_inside(quad: Quad, other: Quad) -> bool:
+    """Whether at least half of ``quad``'s bounding box lies in ``other``'s (the same line found twice)."""
+    left, top = np.maximum(quad.min(axis=0), other.min(axis=0))
+    right, bottom = np.minimum(quad.max(axis=0), other.max(axis=0))
+    width, height = quad.max(axis=0) - quad.min(axis=0)
+    return bool(max(right - left, 0) * max(bottom - top, 0) >= 0.5 * max(width * height, 1e-6))
+
+
+def _text_like(quad: Quad, shape: tuple[int, int]) -> bool:
+    """Whether a cheap-pass region could be text: elongated (a word or a line, either way up), or small (a
+    character). A big roundish blob (fur, foliage: the detector's usual false alarm on photos) is not."""
+    width = float(np.linalg.norm(quad[1] - quad[0]))
+    height = float(np.linalg.norm(quad[3] - quad[0]))
+    short, long = min(width, height), max(width, height)
+    return long >= TEXT_LIKE_ASPECT * short or short <= TEXT_LIKE_SMALL * min(shape)
 
 
 def _reading_order(quads: list[Quad]) -> list[Quad]:
