@@ -86,6 +86,21 @@ def main_options(
     ctx.call_on_close(ctx.obj.close)  # saves the vector index, closes the catalog
 
 
+def _print_pairs(
+    rows: list[tuple[str, Any]], keys: tuple[str, str], headers: tuple[str, str], as_json: bool, value: str
+) -> None:
+    """(name, value) rows as JSON lines with ``keys``, or as a table with ``headers`` (``value`` formats the
+    second column)."""
+    if as_json:
+        for name, amount in rows:
+            print(json.dumps({keys[0]: name, keys[1]: amount}))
+        return
+    table = Table(*headers, box=None)
+    for name, amount in rows:
+        table.add_row(name, value.format(amount))
+    out.print(table)
+
+
 def _lens(ctx: typer.Context) -> Pixlens:
     state: State = ctx.obj
     return state.lens()
@@ -286,15 +301,8 @@ def similar(
         err.print(f"[red]no image {key!r} in the catalog[/]")
         raise typer.Exit(1)
     found = lens.similar(key, limit)
-    if as_json:
-        for other, similarity in found:
-            print(json.dumps({"ImageName": other, "Similarity": similarity}))
-        return
-    table = Table("image", "similarity", box=None)
-    for other, similarity in found:
-        table.add_row(other, f"{similarity:.3f}")
-    out.print(table)
-    if not found:
+    _print_pairs(found, ("ImageName", "Similarity"), ("image", "similarity"), as_json, "{:.3f}")
+    if not found and not as_json:
         err.print("no similar images (is the embedding analyser enabled? see --features)")
 
 
@@ -368,15 +376,7 @@ def labels(
 
     Example: pixlens labels --limit 20
     """
-    rows = _lens(ctx).labels()[:limit]
-    if as_json:
-        for name, count in rows:
-            print(json.dumps({"Name": name, "Images": count}))
-        return
-    table = Table("label", "images", box=None)
-    for name, count in rows:
-        table.add_row(name, str(count))
-    out.print(table)
+    _print_pairs(_lens(ctx).labels()[:limit], ("Name", "Images"), ("label", "images"), as_json, "{}")
 
 
 @app.command()
