@@ -16,6 +16,7 @@ from pixlens.analysis.faces import FaceAnalyzer
 from pixlens.config import load_settings
 from pixlens.imageio import decode
 from pixlens.people import People
+from pixlens.record import BoundingBox, ImageRecord, Instance, Label
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WITH_FACE = ["astronaut.png", "000000519208.jpg", "000000229358.jpg", "000000000436.jpg"]  # one clear face each
@@ -118,6 +119,55 @@ def test_without_cascade_every_stage_runs_and_the_record_is_the_same(
     # faceres ran on the 2 faces (two crops each) and on a stand-in for each of the 2 images without a face.
     assert calls["faceres"] == 2 * 2 + 2 * 2
     assert calls["onet"] >= 4 and calls["rnet"] >= 4
+
+
+def labelled(name: str, labels: list[Label]) -> ImageRecord:
+    return ImageRecord(ImageName=name, Labels=labels, AnalyzerVersions={"labels": "test"})
+
+
+def person(*boxes: tuple[float, float, float, float]) -> Label:
+    instances = [
+        Instance(BoundingBox=BoundingBox(Left=x, Top=y, Width=w, Height=h), Confidence=90) for x, y, w, h in boxes
+    ]
+    return Label(Name="Person", Confidence=95, Instances=instances)
+
+
+def test_face_search_only_around_the_labelled_people(
+    analyzer: FaceAnalyzer, results: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    # The labels' own person boxes for two photos, from the label analyser itself.
+    [labels] = create_analyzers(load_settings(tmp_path), ["labels"])
+    names = ["000000229358.jpg", "000000000785.jpg"]
+    images = [decode((SAMPLES / name).read_bytes()) for name in names]
+    found = labels.analyze([labels.prepare(image) for image in images])
+    focused = [
+        analyzer.focus(labelled(name, values["Labels"]), analyzer.prepare(image))
+        for name, values, image in zip(names, found, images, strict=True)
+    ]
+    assert all(item.regions for item in focused)
+    whole = run(analyzer, list(names))
+    for result, reference in zip(analyzer.analyze(focused), whole, strict=True):
+        assert result["Skipped"]["faces.detection"].startswith("face search only around 1 person box(es)")
+        [face] = result["FaceDetails"]
+        [theirs] = reference["FaceDetails"]
+        assert face["BoundingBox"] == pytest.approx(theirs["BoundingBox"], abs=0.01)
+        assert [p["X"] for p in face["Landmarks"]] == pytest.approx([p["X"] for p in theirs["Landmarks"]], abs=0.01)
+        assert np.dot(result["FaceEmbeddings"][0], reference["FaceEmbeddings"][0]) > 0.95
+
+
+def test_face_search_stays_whole_without_person_boxes(analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    image = decode((SAMPLES / "astronaut.png").read_bytes())
+    # A box elsewhere: the face is not searched for there (the cascade's price, when the detector misses a person).
+    elsewhere = analyzer.focus(labelled("a", [person((0.7, 0.6, 0.2, 0.3))]), analyzer.prepare(image))
+    assert elsewhere.regions is not None and analyzer.analyze([elsewhere])[0]["FaceDetails"] == []
+    # No labels yet, a Person label without boxes, a box over most of the image, or no cascade: the whole image.
+    unlabelled = ImageRecord(ImageName="a")
+    without_boxes = labelled("a", [person()])
+    big = labelled("a", [person((0.0, 0.0, 0.9, 0.9))])
+    for record in (unlabelled, without_boxes, big):
+        assert analyzer.focus(record, analyzer.prepare(image)).regions is None
+    full = FaceAnalyzer(load_settings(tmp_path, cascade=False))
+    assert full.focus(labelled("a", [person((0.7, 0.6, 0.2, 0.3))]), full.prepare(image)).regions is None
 
 
 def astronaut_variants() -> dict[str, Image.Image]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pixlens.analysis.rects import merge_overlapping, share
 from pixlens.analysis.textgate import (
-    merge_overlapping,
     regions_of_interest,
-    share,
     stroke_candidates,
     without_touching,
 )

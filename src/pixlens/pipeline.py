@@ -170,7 +170,7 @@ class Pipeline:
             if not items:
                 continue
             try:
-                fields = analyzer.analyze([item.inputs[analyzer.name] for item in items])
+                fields = analyzer.analyze([self._focused(analyzer, item) for item in items])
             except PixlensError as exc:
                 for item in items:
                     self._failed(item.job, item.record, f"{analyzer.name} analyser failed: {exc}")
@@ -193,6 +193,13 @@ class Pipeline:
         if reason is not None:
             _apply(item.record, analyzer, {"Skipped": {f"{analyzer.name}.all": reason}})
         return reason is not None
+
+    @staticmethod
+    def _focused(analyzer: Analyzer, item: Prepared) -> Any:
+        """The analyser's prepared input, narrowed by what the earlier analysers found (the cascade), if it can."""
+        focus = getattr(analyzer, "focus", None)
+        prepared = item.inputs[analyzer.name]
+        return focus(item.record, prepared) if focus is not None else prepared
 
     def _refresh_etag(self, record: ImageRecord, to_put: list[ImageRecord]) -> None:
         old = self.catalog.get(record.ImageName)

@@ -42,6 +42,14 @@ class Gated(Protocol):
         """Why this image needs no run of the analyser, or None to run it."""
 
 
+class Focused(Protocol):
+    """An analyser may also narrow its prepared input by the earlier analysers' results (e.g. search for faces
+    only around the people the labels boxed); ``focus`` runs just before ``analyze``."""
+
+    def focus(self, record: ImageRecord, prepared: Any) -> Any:
+        """The prepared input to analyse instead of ``prepared`` (or ``prepared`` itself)."""
+
+
 AnalyzerFactory = Callable[["Settings"], Analyzer]
 _REGISTRY: dict[str, AnalyzerFactory] = {}
 

@@ -66,8 +66,9 @@ from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
 from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 from rapidocr_onnxruntime.utils import OrtInferSession, read_yaml
 
+from pixlens.analysis.rects import Rect, share
 from pixlens.analysis.spaces import pitch, restore_spaces
-from pixlens.analysis.textgate import Mask, Rect, regions_of_interest, share, stroke_candidates, without_touching
+from pixlens.analysis.textgate import Mask, regions_of_interest, stroke_candidates, without_touching
 from pixlens.config import Settings, TextSettings
 from pixlens.imageio import DecodedImage
 

@@ -23,8 +23,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pixlens.analysis.rects import Rect, merge_overlapping
+
 Mask = np.ndarray[Any, np.dtype[np.uint8]]
-Rect = tuple[int, int, int, int]  # left, top, right, bottom (exclusive), in working-image pixels
 
 MIN_STROKE_HEIGHT = 4  # px: smaller pieces are noise, not characters the recogniser could read
 MAX_STROKE_HEIGHT = 0.3  # of the image height: bigger pieces are objects (the detector on the copy sees big text)
@@ -78,32 +79,3 @@ def regions_of_interest(mask: Mask, margin: int = MARGIN) -> list[Rect]:
         for x, y, w, h, _area in stats[1:count]
     ]
     return merge_overlapping(rects)
-
-
-def merge_overlapping(rects: list[Rect]) -> list[Rect]:
-    """Replace overlapping rectangles by their union until none overlap (a line is never cut in two)."""
-    merged = list(rects)
-    changed = True
-    while changed:
-        changed = False
-        result: list[Rect] = []
-        for rect in merged:
-            for index, other in enumerate(result):
-                if rect[0] < other[2] and other[0] < rect[2] and rect[1] < other[3] and other[1] < rect[3]:
-                    result[index] = (
-                        min(rect[0], other[0]),
-                        min(rect[1], other[1]),
-                        max(rect[2], other[2]),
-                        max(rect[3], other[3]),
-                    )
-                    changed = True
-                    break
-            else:
-                result.append(rect)
-        merged = result
-    return sorted(merged, key=lambda r: (r[1], r[0]))
-
-
-def share(rects: list[Rect], shape: tuple[int, int]) -> float:
-    """The part of an image of ``shape`` (height, width) that the (disjoint) rectangles cover."""
-    return sum((r[2] - r[0]) * (r[3] - r[1]) for r in rects) / max(shape[0] * shape[1], 1)
