@@ -7,11 +7,12 @@ import io
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from pixlens.analysis.spaces import restore_spaces, split_token
-from pixlens.analysis.text import TextAnalyzer
+from pixlens.analysis.text import Plan, TextAnalyzer, _grown
 from pixlens.config import Settings
 from pixlens.imageio import DecodedImage, decode
 from textimages import SAMPLES, TextImage, cases, render
@@ -214,6 +215,29 @@ def test_small_text_on_a_photo_is_read_through_the_cascade(analyzer: TextAnalyze
     result = analyzer.analyze([prepared])[0]
     assert [entry["DetectedText"] for entry in lines(result)] == ["PHILIPS"]
     assert result["Skipped"]["text.detection"].startswith("full pass only in")
+
+
+def test_a_candidate_region_that_cuts_a_line_grows_until_the_line_is_whole(analyzer: TextAnalyzer) -> None:
+    """A rectangle around the first word only: the line runs into its edge, so it grows and the line is read
+    whole (not "Fresh" alone)."""
+    sign = render("line", ["Fresh bread baked daily"], size=20, canvas=(640, 200))
+    image = analyzer.prepare(decoded(sign.image)).image
+    left, top, right, bottom = sign.lines[0].box
+    first_word = (left - 4, top - 4, left + (right - left) // 5, bottom + 4)
+    [line] = analyzer.read([image], [Plan([], [first_word])])[0]
+    assert norm(restore_spaces(line.text, line.columns)) == "fresh bread baked daily"
+    assert line.quad[:, 0].min() <= left + 2 and line.quad[:, 0].max() >= right - 2
+
+
+def test_grown_rectangles_stop_at_the_image_border() -> None:
+    quad = np.array([[0, 10], [50, 10], [50, 20], [0, 20]], dtype=np.float32)  # a line 11 px tall
+    assert _grown((0, 0, 50, 40), [quad], (100, 200)) == (0, 0, 100, 40)  # by its width: more than 4 x 11
+    assert _grown((0, 0, 30, 40), [quad], (100, 200)) == (0, 0, 30 + 4 * 11, 40)  # by 4 line heights
+    lower = quad + np.array([0, 10], dtype=np.float32)
+    assert _grown((0, 15, 100, 60), [lower], (100, 200)) == (0, 15 - 11, 100, 60)  # up by a line height
+    at_right = quad + np.array([150, 0], dtype=np.float32)
+    assert _grown((0, 0, 200, 40), [at_right], (100, 200)) == (0, 0, 200, 40)  # nothing left to grow into
+    assert _grown((0, 0, 200, 100), [], (100, 200)) == (0, 0, 200, 100)
 
 
 def test_a_batch_mixes_text_and_no_text(analyzer: TextAnalyzer) -> None:

@@ -40,7 +40,7 @@ def test_regions_grow_and_merge() -> None:
     mask[10:14, 10:40] = 1
     mask[12:16, 50:80] = 1  # within two margins of the first: one region
     mask[80:84, 150:190] = 1
-    rects = regions_of_interest(mask, margin=8)
+    rects = regions_of_interest(mask, margins=(8, 8))
     assert rects == [(2, 2, 88, 24), (142, 72, 198, 92)]
     assert share(rects, (100, 200)) == (86 * 22 + 56 * 20) / 20000
 

@@ -72,7 +72,7 @@ from pixlens.analysis.textgate import Mask, regions_of_interest, stroke_candidat
 from pixlens.config import Settings, TextSettings
 from pixlens.imageio import DecodedImage
 
-VERSION = "1"
+VERSION = "2"  # 2: candidate regions with margins by height, grown where a line runs into their edge
 CHEAP_SIDE = 480  # longer side of the copy the cascade's cheap detector pass sees
 CHEAP_BOX_THRESH = 0.4  # the cheap pass keeps fainter regions than the full one (0.5): it only decides
 TEXT_LIKE_ASPECT, TEXT_LIKE_SMALL = 1.5, 0.12  # a cheap region is text-like when this elongated or this small
@@ -82,6 +82,9 @@ MIN_HEIGHT, MAX_ASPECT = 30, 8  # rapidocr pads very flat images (banners) befor
 SEEN_HEIGHT = 16  # px in the cheap input: a line this tall the cheap pass delimits as well as the full pass
 WHOLE_IMAGE_SHARE = 0.6  # candidates covering more than this of the image: one pass over all of it is cheaper
 SKIPPED_NOTE = "no text regions found"
+# A line closer than its own height to a candidate rectangle's inner edge may go on beyond it (the detector
+# drops a letter cut by the edge, so its box ends a few pixels short)
+GROW_SIDEWAYS, MAX_GROWTHS = 4, 4  # it grows sideways by 4 line heights or its own width, at most 4 times
 
 BGR = np.ndarray[Any, np.dtype[np.uint8]]
 Tensor = np.ndarray[Any, np.dtype[np.float32]]
@@ -272,17 +275,40 @@ class TextAnalyzer:
         if plan is None:
             quads = self.detector.boxes(self._full_input(padded), (padded.shape[0], padded.shape[1]))
         else:
-            ratio = _full_ratio(padded.shape[0], padded.shape[1])
             quads = [quad + np.array([0, top], dtype=np.float32) for quad in plan.seen]
-            for left, upper, right, lower in plan.rects:
-                crop = padded[upper + top : lower + top, left:right]
-                for quad in self._detect_scaled(crop, ratio):
-                    found = quad + np.array([left, upper + top], dtype=np.float32)
-                    if not any(_mostly_inside(found, line) for line in quads[: len(plan.seen)]):
-                        quads.append(found)
+            for quad in self._detect_in(padded, plan.rects, top):
+                if not any(_mostly_inside(quad, line) for line in quads):
+                    quads.append(quad)
         for quad in quads:
             quad[:, 1] = np.clip(quad[:, 1] - top, 0, height)
         return _reading_order([q for q in quads if q[2, 1] - q[0, 1] > 1])
+
+    def _detect_in(self, padded: BGR, rects: list[Rect], top: int) -> list[Quad]:
+        """The full-scale detector inside ``rects`` (working pixels, ``top`` rows of padding above them); a
+        rectangle whose text runs into its edge grows that way and is searched again, so that no line is cut."""
+        height, width = padded.shape[0] - 2 * top, padded.shape[1]
+        ratio = _full_ratio(padded.shape[0], padded.shape[1])
+        found: list[Quad] = []
+        pending = [(rect, 0) for rect in rects]
+        while pending:
+            rect, growths = pending.pop(0)
+            left, upper, right, lower = rect
+            quads = [
+                quad + np.array([left, upper + top], dtype=np.float32)
+                for quad in self._detect_scaled(padded[upper + top : lower + top, left:right], ratio)
+            ]
+            grown = _grown(rect, [quad - np.array([0, top], dtype=np.float32) for quad in quads], (height, width))
+            if grown != rect and growths < MAX_GROWTHS:
+                pending.append((grown, growths + 1))
+                continue
+            found += quads
+        # Grown rectangles may overlap: the same line found twice is kept once (the larger box).
+        found.sort(key=lambda quad: -float(np.prod(quad.max(axis=0) - quad.min(axis=0))))
+        kept: list[Quad] = []
+        for quad in found:
+            if not any(_mostly_inside(quad, other) for other in kept):
+                kept.append(quad)
+        return kept
 
     def _full_input(self, image: BGR) -> Tensor:
         """rapidocr's detector input (shorter side >= FULL_MIN_SIDE, sides multiples of 32), with the longer side
@@ -351,6 +377,26 @@ class TextAnalyzer:
 def _full_ratio(height: int, width: int) -> float:
     """The full pass's scale: shorter side at least FULL_MIN_SIDE, longer side at most FULL_MAX_SIDE."""
     return min(max(FULL_MIN_SIDE / min(height, width), 1.0), FULL_MAX_SIDE / max(height, width))
+
+
+def _grown(rect: Rect, quads: list[Quad], shape: tuple[int, int]) -> Rect:
+    """``rect`` grown past each edge that a found line touches (not at the image's border): sideways by a few
+    times the line's height or the rectangle's width (whichever is more), up or down by the line's height."""
+    left, upper, right, lower = rect
+    height, width = shape
+    for quad in quads:
+        (x1, y1), (x2, y2) = quad.min(axis=0), quad.max(axis=0)
+        reach = int(y2 - y1) + 1
+        sideways = max(GROW_SIDEWAYS * reach, rect[2] - rect[0])
+        if x1 <= left + reach and left > 0:
+            left = max(left - sideways, 0)
+        if x2 >= right - reach and right < width:
+            right = min(right + sideways, width)
+        if y1 <= upper + reach / 2 and upper > 0:
+            upper = max(upper - reach, 0)
+        if y2 >= lower - reach / 2 and lower < height:
+            lower = min(lower + reach, height)
+    return (left, upper, right, lower)
 
 
 def _mostly_inside(quad: Quad, other: Quad) -> bool:
