@@ -9,8 +9,10 @@ two catalogs are compared: which images got other text lines or another number o
 
 The cascade's steps: the full text detector and OCR recognition only where cheap signals (the detector on a
 480-px copy, word-like strokes) find candidate regions, and the full detector only inside them; the face search
-only where the labels hold a person; face description only for faces found (and R-Net only on confident P-Net
-cells). Per-analyser times are measured alone, one analyser at a time on the decoded images.
+only where the labels hold a person, and only around the people the labels' detector boxed; face description
+only for faces found (and R-Net only on confident P-Net cells). In both modes the image embedding is the one the
+label analyser's classifier run computed (shared, not a cascade step: the same vector either way). Per-analyser
+times are measured alone, one analyser at a time on the decoded images (so the embedding runs its model there).
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def report(results: dict[str, Any]) -> None:
     print("\n  each analyser alone, ms per image (cascade on / off):")
     for name in alone["cascade"]:
         print(f"    {name:12s} {alone['cascade'][name]:8.1f} {alone['everything'][name]:8.1f}")
-    print("  (alone, the face analyser cannot see the labels: its person gate works only in the pipeline)")
+    print("  (alone, the face and embedding analysers cannot see the labels: their person gate and shared")
+    print("   classifier run work only in the pipeline)")
 
 
 def main() -> None:

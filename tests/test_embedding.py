@@ -12,10 +12,11 @@ from PIL import Image
 
 from conftest import SAMPLES, sample_files
 from pixlens.analysis.base import create_analyzers
-from pixlens.analysis.embedding import EmbeddingAnalyzer
+from pixlens.analysis.embedding import EmbeddingAnalyzer, Shared
 from pixlens.config import load_settings
 from pixlens.duplicates import DEFAULT_MIN_SIMILARITY
 from pixlens.imageio import decode
+from pixlens.record import ImageRecord
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -58,14 +59,13 @@ def vectors(analyzer: EmbeddingAnalyzer) -> dict[str, Vectors]:
     return {
         "original": embed(analyzer, originals),
         "resized": embed(analyzer, [resized_copy(blob) for blob in originals]),
-        "rotated": embed(analyzer, [rotated_copy(blob) for blob in originals]),
     }
 
 
 def test_registered_and_shaped(tmp_path: Path) -> None:
     (analyzer,) = create_analyzers(load_settings(tmp_path), ["embedding"])
     assert analyzer.name == "embedding" and analyzer.fields == ("ImageEmbedding",)
-    assert "efficientnet_lite0" in analyzer.version
+    assert "efficientnet_lite2" in analyzer.version
     (result,) = analyzer.analyze([analyzer.prepare(decode((SAMPLES / "chelsea.png").read_bytes()))])
     embedding = result["ImageEmbedding"]
     assert isinstance(embedding, list) and len(embedding) == 1280 and all(type(v) is float for v in embedding)
@@ -98,16 +98,48 @@ def test_different_photos_stay_below_the_threshold(vectors: dict[str, Vectors]) 
     print(f"different photos: cosine {different.min():.3f}-{different.max():.3f} (mean {different.mean():.3f})")
 
 
-def test_rotated_copies_are_found(vectors: dict[str, Vectors]) -> None:
-    similarity = vectors["rotated"] @ vectors["original"].T
-    own = np.diag(similarity)
-    assert own.min() >= 0.99, own.min()  # rotation-averaged embedding: invariant to 90-degree turns
-    assert (similarity.argmax(axis=1) == np.arange(len(own))).all()
+def test_the_labels_share_their_classifier_run(tmp_path: Path, vectors: dict[str, Vectors]) -> None:
+    settings = load_settings(tmp_path)
+    labels, embedding = create_analyzers(settings, ["labels", "embedding"])
+    assert isinstance(embedding, EmbeddingAnalyzer)
+    names = sample_files()[:4]
+    images = [decode((SAMPLES / name).read_bytes()) for name in names]
+    shared = [values["Shared"] for values in labels.analyze([labels.prepare(image) for image in images])]
+    record = ImageRecord(ImageName="x")
+    focused = [embedding.focus(record, embedding.prepare(image), s) for image, s in zip(images, shared, strict=True)]
+    assert all(isinstance(item, Shared) for item in focused)
+    # one fresh image among shared ones: computed by the model, in place
+    focused[2] = embedding.prepare(images[2])
+    result = np.asarray([r["ImageEmbedding"] for r in embedding.analyze(focused)], dtype=np.float32)
+    assert np.allclose(result, vectors["original"][:4], atol=1e-4)  # the same vectors as the analyser's own run
+
+
+def test_shared_embedding_spares_the_model(tmp_path: Path) -> None:
+    labels, embedding = create_analyzers(load_settings(tmp_path), ["labels", "embedding"])
+    assert isinstance(embedding, EmbeddingAnalyzer)
+    image = decode((SAMPLES / "chelsea.png").read_bytes())
+    [values] = labels.analyze([labels.prepare(image)])
+    embedding.analyze([embedding.focus(ImageRecord(ImageName="x"), embedding.prepare(image), values["Shared"])])
+    assert embedding._model is None  # never loaded
+    # Another model, or the rotation-averaged embedding, does not take the labels' vector.
+    for other in ({"model": "efficientnet_lite0"}, {"rotations": True}):
+        analyzer = EmbeddingAnalyzer(load_settings(tmp_path, embedding=other))
+        prepared = analyzer.prepare(image)
+        assert analyzer.focus(ImageRecord(ImageName="x"), prepared, values["Shared"]) is prepared
+
+
+def test_rotation_averaged_embedding_finds_rotated_copies(tmp_path: Path) -> None:
+    analyzer = EmbeddingAnalyzer(load_settings(tmp_path, embedding={"rotations": True}))
+    blobs = [(SAMPLES / name).read_bytes() for name in sample_files()[:6]]
+    originals, rotated = embed(analyzer, blobs), embed(analyzer, [rotated_copy(blob) for blob in blobs])
+    similarity = rotated @ originals.T
+    assert np.diag(similarity).min() >= 0.99  # invariant to 90-degree turns
+    assert (similarity.argmax(axis=1) == np.arange(len(blobs))).all()
+    assert analyzer.version != EmbeddingAnalyzer(load_settings(tmp_path)).version
 
 
 def test_plain_embedding_is_not_rotation_invariant(tmp_path: Path) -> None:
-    plain = EmbeddingAnalyzer(load_settings(tmp_path), rotations=False)
+    plain = EmbeddingAnalyzer(load_settings(tmp_path))
     blob = (SAMPLES / "000000214753.jpg").read_bytes()
     original, rotated = embed(plain, [blob, rotated_copy(blob)])
-    assert float(original @ rotated) < DEFAULT_MIN_SIMILARITY  # why rotations=True is the default
-    assert plain.version != EmbeddingAnalyzer(load_settings(tmp_path)).version
+    assert float(original @ rotated) < DEFAULT_MIN_SIMILARITY  # why the hash matches rotated copies (duplicates.py)

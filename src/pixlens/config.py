@@ -83,7 +83,11 @@ class EmbeddingSettings(BaseModel):
     """The image embedding behind "more like this" and near-duplicates."""
 
     model: Literal["efficientnet_lite0", "efficientnet_lite2"] = Field(
-        "efficientnet_lite0", description="Classifier whose penultimate layer is the embedding."
+        "efficientnet_lite2",
+        description="Classifier whose penultimate layer is the embedding (the labels' own: computed once for both).",
+    )
+    rotations: bool = Field(
+        False, description="Average the embeddings of the four 90-degree turns: rotation-blind, four model runs."
     )
 
 

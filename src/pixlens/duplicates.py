@@ -2,41 +2,51 @@
 
 Two images are linked when
 
-- their 64-bit perceptual hashes differ in at most ``max_hash_distance`` bits (resized or recompressed copies), or
-- their embeddings have a cosine similarity of at least ``min_similarity`` (the same, plus rotated, mirrored and
-  slightly cropped copies, through the rotation-averaged embedding of :mod:`pixlens.analysis.embedding`);
+- their 64-bit perceptual hashes differ in at most ``max_hash_distance`` bits, up to a rotation or mirror of one
+  of the images (resized, recompressed, rotated by 90/180/270 degrees and mirrored copies): the hash of
+  :mod:`pixlens.analysis.properties` gives the hashes of the 8 rotations and mirrors of an image by bit
+  operations, and the distance of a pair is the minimum over them; or
+- their embeddings have a cosine similarity of at least ``min_similarity`` (resized, recompressed and slightly
+  cropped copies, through the embedding of :mod:`pixlens.analysis.embedding`; it is not rotation-invariant);
 
 linked images form groups (union-find: the transitive closure). Identical bytes (same content sha) are the
 caller's business. Neither test compares all pairs: hashes go through a pigeonhole band index (with ``t``
-allowed differing bits, two hashes that match have at least one of ``t + 1`` disjoint bit bands in common), and
-embeddings through the k nearest neighbours of a :class:`~pixlens.vectors.VectorIndex`.
+allowed differing bits, two hashes that match have at least one of ``t + 1`` disjoint bit bands in common),
+queried with the 8 variants of each hash, and embeddings through the k nearest neighbours of a
+:class:`~pixlens.vectors.VectorIndex`.
 
 Defaults, measured on the 30 sample photos (``tests/test_duplicates.py`` re-measures them):
 
-- pHash (``PerceptualHash`` of the properties analyser, the classic DCT hash): copies halved/quartered and
-  JPEG-recompressed at quality 70/40 differ by 0-2 bits; a 90 % crop by 4-18; different photos by 22-46
-  (mean 31). Rotation and mirroring change the hash completely (24-40 bits). Default: 8 bits.
-- embedding (EfficientNet-Lite0, rotation-averaged): resized + recompressed copies 0.79-0.96, rotated copies 1.00,
-  mirrored 0.98+, 90 % crops 0.93+; different photos at most 0.59 (mean 0.34). But copies shrunk to a quarter
-  and recompressed at quality 40 reach 0.72 between *different* photos (degraded thumbnails look alike) and
-  only 0.55-0.80 with their own original (the hash catches those). Default: 0.75.
+- pHash (``PerceptualHash`` of the properties analyser, the signs of the low DCT frequencies), minimum over the
+  8 variants: copies halved/quartered and JPEG-recompressed at quality 75/70/50/40 differ by 0-3 bits, rotated
+  and mirrored copies by 0 (0-3 when also resized and recompressed); heavier edits (1/8 size, quality 20,
+  20 % brighter) at most 6, at the limit; a 90 % crop 4-18; different photos 16-33 (mean 26; 22-42 without the variants:
+  trying 8 orientations costs about 3 bits of selectivity). Default: 6 bits, 3 above the copies and 10 below
+  the nearest different photos. Its cost grows fast with the threshold: 100,000 random hashes take 1.3 s at
+  3 bits, 5 s at 6 and 26 s at 8, where 22 pairs of them match by chance (none at 6; random bits: about
+  ``8 * P(Binomial(63, 1/2) <= t)`` per pair, 7e-11 at 6, 4e-9 at 8).
+- embedding (EfficientNet-Lite2, the labels' classifier): resized + recompressed copies 0.77-0.97 (mean 0.86),
+  90 % crops 0.88+, mirrored copies 0.92+ (the hash finds those anyway); different photos at most 0.52 (mean
+  0.25). Copies shrunk to a quarter and recompressed at quality 40 are only 0.43-0.90 like their original (the
+  hash catches those); rotated copies 0.37-0.88 (the hash again). Default: 0.70, between 0.52 and 0.77.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pixlens.analysis.properties import dihedral_array
+
 if TYPE_CHECKING:
     from pixlens.vectors import VectorIndex
 
-DEFAULT_MAX_HASH_DISTANCE = 8
-DEFAULT_MIN_SIMILARITY = 0.75
+DEFAULT_MAX_HASH_DISTANCE = 6
+DEFAULT_MIN_SIMILARITY = 0.70
 DEFAULT_NEIGHBOURS = 10
 HASH_BITS = 64
 
@@ -83,25 +93,80 @@ class _UnionFind:
 
 
 def hash_pairs(hashes: dict[int, str], max_distance: int = DEFAULT_MAX_HASH_DISTANCE) -> dict[tuple[int, int], int]:
-    """Pairs of ids whose hashes differ in at most ``max_distance`` bits, with the distance."""
-    values = {image_id: int(value, 16) for image_id, value in hashes.items()}
+    """Pairs of ids whose hashes, up to a rotation or mirror, differ in at most ``max_distance`` bits.
+
+    The distance of a pair is the minimum over the 8 rotations and mirrors of one image's hash
+    (:func:`~pixlens.analysis.properties.dihedral_variants`) against the other's: the same from either side,
+    since a variant only permutes and flips bits. The stored hashes go into a pigeonhole band index (``t + 1``
+    disjoint bands of bits, each sorted by its value), queried with the 8 variants of each hash: the best variant
+    of a hash that matches another shares a band with it. Either side alone finds a pair, so each image only
+    looks at the images after it. In NumPy, the candidates of many images at once.
+    """
+    if len(hashes) < 2:
+        return {}
+    ids = list(hashes)
+    values = np.array([int(value, 16) for value in hashes.values()], dtype=np.uint64)
+    variants = dihedral_array(values)
+    count = len(ids)
+    positions = np.arange(count, dtype=np.int64)
     bands = max(1, min(max_distance + 1, HASH_BITS))
     edges = [int(edge) for edge in np.linspace(0, HASH_BITS, bands + 1)]
-    found: dict[tuple[int, int], int] = {}
+    firsts: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+    seconds: list[np.ndarray[Any, np.dtype[np.int64]]] = []
     for low, high in itertools.pairwise(edges):
-        mask = (1 << (high - low)) - 1
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for image_id, value in values.items():
-            buckets[(value >> low) & mask].append(image_id)
-        for members in buckets.values():
-            for i, first in enumerate(members):
-                for second in members[i + 1 :]:
-                    key = (min(first, second), max(first, second))
-                    if key not in found:
-                        distance = (values[first] ^ values[second]).bit_count()
-                        if distance <= max_distance:
-                            found[key] = distance
-    return found
+        shift, mask = np.uint64(low), np.uint64((1 << (high - low)) - 1)
+        keys = (values >> shift) & mask
+        order = np.argsort(keys, kind="stable")  # by band value, then by position
+        distinct, rank = np.unique(keys[order], return_inverse=True)
+        ordered = rank.astype(np.int64) * count + order  # increasing: (band value, position) as one number
+        stored = values[order]
+        for variant in variants:
+            query = (variant >> shift) & mask
+            found_rank = np.minimum(np.searchsorted(distinct, query), len(distinct) - 1)
+            begin = np.searchsorted(ordered, found_rank * count + positions + 1)  # same band value, after it
+            end = np.searchsorted(ordered, (found_rank + 1) * count)
+            sizes = np.where(distinct[found_rank] == query, end - begin, 0)
+            for first, second in _band_candidates(variant, stored, begin, sizes, max_distance):
+                firsts.append(first)
+                seconds.append(order[second])
+    if not firsts:
+        return {}
+    unique = np.unique(np.concatenate(firsts) * count + np.concatenate(seconds))
+    first_positions, second_positions = unique // count, unique % count
+    distances = np.bitwise_count(variants[:, first_positions] ^ values[second_positions]).min(axis=0)
+    return {
+        (min(ids[a], ids[b]), max(ids[a], ids[b])): int(distance)
+        for a, b, distance in zip(first_positions.tolist(), second_positions.tolist(), distances.tolist(), strict=True)
+    }
+
+
+_CHUNK = 1 << 20  # candidate pairs examined at once
+
+
+def _band_candidates(
+    query: np.ndarray[Any, np.dtype[np.uint64]],
+    stored: np.ndarray[Any, np.dtype[np.uint64]],
+    begin: np.ndarray[Any, np.dtype[np.int64]],
+    sizes: np.ndarray[Any, np.dtype[np.int64]],
+    max_distance: int,
+) -> Iterator[tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]]:
+    """(query positions, positions in ``stored``) of the pairs within ``max_distance`` bits, in chunks.
+
+    Query ``i`` is compared with ``stored[begin[i] : begin[i] + sizes[i]]``.
+    """
+    totals = np.cumsum(sizes)
+    start = 0
+    while start < len(sizes):
+        # as many queries as fit in a chunk (at least one)
+        stop = max(start + 1, int(np.searchsorted(totals, (totals[start - 1] if start else 0) + _CHUNK, "right")))
+        chunk = sizes[start:stop]
+        total = int(chunk.sum())
+        if total:
+            first = np.repeat(np.arange(start, stop, dtype=np.int64), chunk)
+            second = np.repeat(begin[start:stop] - (np.cumsum(chunk) - chunk), chunk) + np.arange(total)
+            near = np.bitwise_count(query[first] ^ stored[second]) <= max_distance
+            yield first[near], second[near]
+        start = stop
 
 
 def embedding_pairs(

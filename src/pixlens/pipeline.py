@@ -55,6 +55,7 @@ class Prepared:
     record: ImageRecord
     outcome: Outcome | None = None  # set when no analysis is needed
     inputs: dict[str, Any] = field(default_factory=dict)  # analyser name -> its prepared input
+    shared: dict[str, Any] = field(default_factory=dict)  # what analysers share with later ones (not stored)
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,9 @@ class Pipeline:
                 continue
             for item, values in zip(items, fields, strict=True):
                 _apply(item.record, analyzer, values)
+                item.shared.update(values.get("Shared", {}))
         for item in todo:
-            item.inputs = {}
+            item.inputs, item.shared = {}, {}
             if item.outcome is None:
                 item.record.Status = Status.ANALYZED
                 item.record.Error = None
@@ -196,10 +198,10 @@ class Pipeline:
 
     @staticmethod
     def _focused(analyzer: Analyzer, item: Prepared) -> Any:
-        """The analyser's prepared input, narrowed by what the earlier analysers found (the cascade), if it can."""
+        """The analyser's prepared input, narrowed (or completed) by what the earlier analysers found or shared."""
         focus = getattr(analyzer, "focus", None)
         prepared = item.inputs[analyzer.name]
-        return focus(item.record, prepared) if focus is not None else prepared
+        return focus(item.record, prepared, item.shared) if focus is not None else prepared
 
     def _refresh_etag(self, record: ImageRecord, to_put: list[ImageRecord]) -> None:
         old = self.catalog.get(record.ImageName)

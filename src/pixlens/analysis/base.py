@@ -9,7 +9,7 @@ per image, the record fields it sets.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pixlens.errors import ConfigError
@@ -25,6 +25,7 @@ class Analyzer(Protocol):
     version: str
     # The record fields it sets: cleared and set anew whenever it runs (alone, on re-analysis, or with others).
     # It may also return "Skipped" entries ("<name>.<step>": reason), which are merged, not replaced.
+    # And "Shared" entries (key: value): intermediate results that later analysers' ``focus`` may use (not stored).
     fields: tuple[str, ...]
 
     def prepare(self, image: DecodedImage) -> Any:
@@ -44,9 +45,10 @@ class Gated(Protocol):
 
 class Focused(Protocol):
     """An analyser may also narrow its prepared input by the earlier analysers' results (e.g. search for faces
-    only around the people the labels boxed); ``focus`` runs just before ``analyze``."""
+    only around the people the labels boxed), or complete it with what they shared (e.g. the classifier's
+    embedding, computed once for the labels and the image embedding); ``focus`` runs just before ``analyze``."""
 
-    def focus(self, record: ImageRecord, prepared: Any) -> Any:
+    def focus(self, record: ImageRecord, prepared: Any, shared: Mapping[str, Any]) -> Any:
         """The prepared input to analyse instead of ``prepared`` (or ``prepared`` itself)."""
 
 

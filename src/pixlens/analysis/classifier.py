@@ -12,6 +12,7 @@ from pixlens.analysis.runtime import OnnxModel, model_path
 Array = np.ndarray[Any, np.dtype[np.float32]]
 
 INPUT_SIZES = {"efficientnet_lite2": 260, "efficientnet_lite0": 224}
+EMBEDDING_OUTPUT = "embedding"  # the global pooling layer (1,280 values), added by scripts/add_embedding_output.py
 
 
 class Classifier:
@@ -39,7 +40,16 @@ class Classifier:
 
     def predict(self, batch: Array) -> Array:
         """Probabilities [N, 1000] for a batch [N, 3, S, S]."""
-        (logits,) = self.model.run(batch, ["logits"])
+        return self.infer(batch)[0]
+
+    def infer(self, batch: Array) -> tuple[Array, Array]:
+        """Probabilities [N, 1000] and the raw (not normalised) embedding [N, 1280], from one run."""
+        logits, embedding = self.model.run(batch, ["logits", EMBEDDING_OUTPUT])
         logits = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32), np.asarray(embedding, np.float32)
+
+
+def shared_embedding_key(variant: str) -> str:
+    """Under this key an analyser that ran the classifier shares its embedding with the later analysers."""
+    return f"classifier.{variant}.embedding"

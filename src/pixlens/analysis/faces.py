@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -59,7 +59,7 @@ from pixlens.config import FaceSettings, Settings
 from pixlens.imageio import DecodedImage
 from pixlens.record import ImageRecord
 
-VERSION = "1"
+VERSION = "2"  # 2: the face search only around the labelled people (with the cascade)
 Array = np.ndarray[Any, np.dtype[np.float32]]
 
 LANDMARKS = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
@@ -148,7 +148,7 @@ class FaceAnalyzer:
                 return None
         return "no person among the labels"
 
-    def focus(self, record: ImageRecord, prepared: Prepared) -> Prepared:
+    def focus(self, record: ImageRecord, prepared: Prepared, shared: Mapping[str, Any] | None = None) -> Prepared:
         """The cascade's second gate: the face search only around the people that the labels' detector boxed.
 
         A Person label without boxes (the classifier's alone) leaves the whole image to search."""

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from pixlens.analysis.calibration import FLOOR, Calibration, calibration_digest, load_calibrations
-from pixlens.analysis.classifier import Classifier
+from pixlens.analysis.classifier import Classifier, shared_embedding_key
 from pixlens.analysis.detector import INPUT_SIZE, Detection, Detector, letterbox
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.config import LabelSettings, Settings
@@ -54,6 +54,7 @@ class RawScores:
     """The models' uncalibrated outputs for one image (what calibration is fitted on)."""
 
     probabilities: Array  # classifier softmax [1000]
+    embedding: Array  # the classifier's global pooling [1280], raw (shared with the embedding analyser)
     detections: list[Detection]  # full-image boxes, after NMS, raw scores
     view_scores: list[dict[int, float]]  # per detector view: COCO class -> best raw score in that view
     second_scores: dict[int, float]  # COCO class -> raw score of its second box in the full image
@@ -108,7 +109,11 @@ class LabelAnalyzer:
         return Prepared(self.classifier.preprocess(image.image), self._views(image.image))
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
-        return [{"Labels": self.labels(raw), "LabelModelVersion": self.model_version} for raw in self.predict(prepared)]
+        shared = shared_embedding_key(self.classifier.variant)
+        return [
+            {"Labels": self.labels(raw), "LabelModelVersion": self.model_version, "Shared": {shared: raw.embedding}}
+            for raw in self.predict(prepared)
+        ]
 
     # -- steps ----
     def _views(self, image: Image.Image) -> list[View]:
@@ -134,9 +139,9 @@ class LabelAnalyzer:
         return views
 
     def predict(self, prepared: Sequence[Prepared]) -> list[RawScores]:
-        probabilities = self.classifier.predict(np.stack([p.classifier_input for p in prepared]))
+        probabilities, embeddings = self.classifier.infer(np.stack([p.classifier_input for p in prepared]))
         results = []
-        for item, probs in zip(prepared, probabilities, strict=True):
+        for item, probs, embedding in zip(prepared, probabilities, embeddings, strict=True):
             per_view: list[dict[int, float]] = []
             detections: list[Detection] = []
             for view in item.views:
@@ -152,7 +157,7 @@ class LabelAnalyzer:
                 ranked.setdefault(detection.class_index, []).append(detection.score)
             second = {c: scores[1] for c, scores in ranked.items() if len(scores) > 1}
             families = {name: float(probs[indices].sum()) for name, indices in self._families.items()}
-            results.append(RawScores(probs, detections, per_view, second, families))
+            results.append(RawScores(probs, embedding, detections, per_view, second, families))
         return results
 
     def labels(self, raw: RawScores) -> list[Label]:

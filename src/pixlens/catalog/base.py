@@ -101,8 +101,11 @@ class Catalog(Protocol):
     def name_person(self, person_id: int, name: str | None) -> bool:
         """Name (or un-name) a person; False if there is no such person."""
 
-    def duplicates(self, max_hash_distance: int = 8, min_similarity: float = 0.75) -> list[DuplicateSet]:
-        """Groups of identical and near-identical images, largest first."""
+    def duplicates(
+        self, max_hash_distance: int | None = None, min_similarity: float | None = None
+    ) -> list[DuplicateSet]:
+        """Groups of identical and near-identical images, largest first (thresholds: pixlens.duplicates's
+        defaults unless given)."""
 
     def close(self) -> None:
         """Release connections."""

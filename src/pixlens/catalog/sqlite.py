@@ -385,8 +385,10 @@ class SqliteCatalog:
 
         return bool(self._write(work))
 
-    def duplicates(self, max_hash_distance: int = 8, min_similarity: float = 0.75) -> list[DuplicateSet]:
-        from pixlens.duplicates import Item, find_duplicates
+    def duplicates(
+        self, max_hash_distance: int | None = None, min_similarity: float | None = None
+    ) -> list[DuplicateSet]:
+        from pixlens.duplicates import DEFAULT_MAX_HASH_DISTANCE, DEFAULT_MIN_SIMILARITY, Item, find_duplicates
 
         rows = self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis = 1 ORDER BY id")
         copies: dict[str, list[tuple[int, str]]] = {}  # content sha -> (id, key) of every image with it
@@ -397,8 +399,8 @@ class SqliteCatalog:
         items = [Item(image_id, phash, vectors.get(image_id)) for image_id, _, _, phash in rows if image_id in first]
         groups = find_duplicates(
             items,
-            max_hash_distance=max_hash_distance,
-            min_similarity=min_similarity,
+            max_hash_distance=DEFAULT_MAX_HASH_DISTANCE if max_hash_distance is None else max_hash_distance,
+            min_similarity=DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity,
             index=self.vectors.vector_index(),
         )
         keys = {image_id: key for image_id, key, _, _ in rows}
