@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from pixlens.analysis.classifier import EMBEDDING_OUTPUT, INPUT_SIZES, Classifier, shared_embedding_key
 from pixlens.analysis.runtime import OnnxModel, _sha256, model_path
@@ -84,8 +85,9 @@ class EmbeddingAnalyzer:
                 self._model = OnnxModel(self._path, self._threads)
             return self._model
 
-    def prepare(self, image: DecodedImage) -> Array:
-        return self.preprocessor.preprocess(image.image)
+    def prepare(self, image: DecodedImage) -> Image.Image:
+        # Preprocessed in analyze, and only if the labels did not share the embedding of this very input.
+        return image.image
 
     def focus(self, record: ImageRecord, prepared: Any, shared: Mapping[str, Any]) -> Any:
         """The embedding the label analyser already computed for this image, if it did."""
@@ -112,5 +114,5 @@ class EmbeddingAnalyzer:
             if isinstance(item, Shared):
                 vectors[index] = item.vector
         if fresh:
-            vectors[fresh] = self.embed(np.stack([prepared[index] for index in fresh]))
+            vectors[fresh] = self.embed(np.stack([self.preprocessor.preprocess(prepared[index]) for index in fresh]))
         return [{"ImageEmbedding": [float(value) for value in vector]} for vector in normalise(vectors)]
