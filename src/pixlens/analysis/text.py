@@ -382,20 +382,21 @@ def _full_ratio(height: int, width: int) -> float:
 def _grown(rect: Rect, quads: list[Quad], shape: tuple[int, int]) -> Rect:
     """``rect`` grown past each edge that a found line touches (not at the image's border): sideways by a few
     times the line's height or the rectangle's width (whichever is more), up or down by the line's height."""
+    x_min, y_min, x_max, y_max = rect
     left, upper, right, lower = rect
     height, width = shape
-    for quad in quads:
+    for quad in quads:  # each line against the rectangle as searched; per edge, the largest growth
         (x1, y1), (x2, y2) = quad.min(axis=0), quad.max(axis=0)
         reach = int(y2 - y1) + 1
-        sideways = max(GROW_SIDEWAYS * reach, rect[2] - rect[0])
-        if x1 <= left + reach and left > 0:
-            left = max(left - sideways, 0)
-        if x2 >= right - reach and right < width:
-            right = min(right + sideways, width)
-        if y1 <= upper + reach / 2 and upper > 0:
-            upper = max(upper - reach, 0)
-        if y2 >= lower - reach / 2 and lower < height:
-            lower = min(lower + reach, height)
+        sideways = max(GROW_SIDEWAYS * reach, x_max - x_min)
+        if x1 <= x_min + reach and x_min > 0:
+            left = min(left, max(x_min - sideways, 0))
+        if x2 >= x_max - reach and x_max < width:
+            right = max(right, min(x_max + sideways, width))
+        if y1 <= y_min + reach / 2 and y_min > 0:
+            upper = min(upper, max(y_min - reach, 0))
+        if y2 >= y_max - reach / 2 and y_max < height:
+            lower = max(lower, min(y_max + reach, height))
     return (left, upper, right, lower)
 
 
