@@ -22,7 +22,7 @@ from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.imageio import DecodeLimits
-from pixlens.pipeline import Job, Pipeline, Result
+from pixlens.pipeline import Job, Outcome, Pipeline, Result
 from pixlens.queue.local import LocalQueue
 from pixlens.record import ImageRecord, Status
 from pixlens.search import Searcher, SearchResult
@@ -177,9 +177,18 @@ class Pixlens:
             reconcile=lambda: self.apply_reconcile(self.plan_reconcile()).jobs(),
             reconcile_interval=self.settings.reconcile_interval,
         )
+
+        def reported(result: Result) -> None:
+            # A file deleted while its job waited leaves the catalog through the job (VANISHED), not through the
+            # watcher's deletion event (which then finds nothing left to delete): report it either way.
+            if result.outcome is Outcome.VANISHED and on_event is not None:
+                on_event("deleted", result.key)
+            if on_result is not None:
+                on_result(result)
+
         watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
             plan = self.apply_reconcile(self.plan_reconcile())
-            self.queue().run(itertools.chain(plan.jobs(), watcher.jobs(stop)), on_result, stop)
+            self.queue().run(itertools.chain(plan.jobs(), watcher.jobs(stop)), reported, stop)
         finally:
             watcher.stop()
