@@ -348,6 +348,19 @@ def test_cli_search_malformed_query(cli: tuple[CliRunner, list[str]]) -> None:
     assert isinstance(result.exception, SystemExit)
 
 
+def test_cli_labels(cli: tuple[CliRunner, list[str]], analysed: Pixlens) -> None:
+    runner, home = cli
+    result = runner.invoke(app, [*home, "labels", "--json", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert rows == [{"Name": name, "Images": count} for name, count in analysed.labels()[:5]]
+    assert [row["Images"] for row in rows] == sorted((row["Images"] for row in rows), reverse=True)
+    counts = {name: count for name, count in analysed.labels()}
+    assert counts["Cat"] == len(CATS)  # every cat photo, each once
+    table = runner.invoke(app, [*home, "labels", "--limit", "3"])
+    assert table.exit_code == 0 and rows[0]["Name"] in table.stdout
+
+
 def test_cli_show(cli: tuple[CliRunner, list[str]]) -> None:
     runner, home = cli
     result = runner.invoke(app, [*home, "show", "chelsea.png"])
