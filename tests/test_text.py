@@ -240,6 +240,24 @@ def test_grown_rectangles_stop_at_the_image_border() -> None:
     assert _grown((0, 0, 200, 100), [], (100, 200)) == (0, 0, 200, 100)
 
 
+def test_a_line_reads_the_same_whatever_is_read_with_it(analyzer: TextAnalyzer) -> None:
+    """The recogniser pads each crop to its own width class: a short line read alone, or in a batch with a
+    very wide one, gives the same text and the same confidence."""
+    short = render("short", ["Meeting room 204"], size=28, canvas=(420, 120))
+    wide = render("wide", ["Please wait to be seated, thank you for visiting"], size=28, canvas=(1400, 120))
+    crops = []
+    for case in (short, wide):
+        left, top, right, bottom = case.lines[0].box  # where the line was drawn: no detector involved
+        pixels = np.ascontiguousarray(np.asarray(case.image.convert("RGB"))[:, :, ::-1])
+        crops.append(pixels[top - 6 : bottom + 6, left - 6 : right + 6])
+    line, widest = crops
+    assert widest.shape[1] / widest.shape[0] > 2 * line.shape[1] / line.shape[0]
+    alone, _ = analyzer.recognizer([line], True)
+    together, _ = analyzer.recognizer([widest, line, widest], True)
+    assert together[1][0] == alone[0][0] and norm(alone[0][0]) == "meeting room 204"
+    assert together[1][1] == pytest.approx(alone[0][1], abs=1e-6)
+
+
 def test_a_batch_mixes_text_and_no_text(analyzer: TextAnalyzer) -> None:
     sign = cases()[-1]
     bear = decode((SAMPLES / "000000000285.jpg").read_bytes())

@@ -39,8 +39,8 @@ spaced); after restoration 62/62 with no false space (23/23 lines); the dictiona
 geometry step added nothing on this set (and no false space); 0 of 8 single words/codes were split. Known
 limitations: concatenations of rare words, proper names and non-English words stay unsplit
 ("StrassenbahnHaltestelle"); a missing space next to punctuation is not restored; a rare word that splits into
-two very common ones may be split. The recogniser pads the crops of a batch to the widest, so a line's reading
-can differ by a character with the other lines in the batch.
+two very common ones may be split. A line's reading does not depend on the other lines read with it (each crop
+is padded to its own width class, ``_Recognizer``; rapidocr pads a batch to its widest crop).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ MIN_HEIGHT, MAX_ASPECT = 30, 8  # rapidocr pads very flat images (banners) befor
 SEEN_HEIGHT = 16  # px in the cheap input: a line this tall the cheap pass delimits as well as the full pass
 WHOLE_IMAGE_SHARE = 0.6  # candidates covering more than this of the image: one pass over all of it is cheaper
 SKIPPED_NOTE = "no text regions found"
+RATIO_STEP = 2  # the recogniser's crops are padded to a multiple of this width/height ratio (96 px at height 48)
 # A line closer than its own height to a candidate rectangle's inner edge may go on beyond it (the detector
 # drops a letter cut by the edge, so its box ends a few pixels short)
 GROW_SIDEWAYS, MAX_GROWTHS = 4, 4  # it grows sideways by 4 line heights or its own width, at most 4 times
@@ -180,11 +182,37 @@ class _Classifier(TextClassifier):  # type: ignore[misc]
 
 
 class _Recognizer(TextRecognizer):  # type: ignore[misc]
+    """rapidocr's recogniser, but a crop's reading never depends on the other crops of its batch.
+
+    rapidocr pads every crop of a batch to the widest one's aspect ratio, and the zeros on the right change a
+    character now and then (``Strafe``/``Strabe``, depending on which lines were read together). Here each crop
+    is padded to its own ratio rounded up to a multiple of ``RATIO_STEP`` (at least the model's 320/48), and only
+    crops of the same padded ratio share a batch.
+    """
+
     def __init__(self, config: dict[str, Any], threads: int) -> None:
         self.session = _session(config["model_path"], threads)
         self.postprocess_op = CTCLabelDecode(character=self.session.get_character_list())
         self.rec_batch_num = config["rec_batch_num"]
         self.rec_image_shape = config["rec_img_shape"]
+
+    def __call__(self, crops: list[BGR], return_word_box: bool = False) -> tuple[list[Any], float]:
+        _, height, width = self.rec_image_shape[:3]
+        ratios = [crop.shape[1] / float(crop.shape[0]) for crop in crops]
+        padded = [max(width / height, math.ceil(ratio / RATIO_STEP) * RATIO_STEP) for ratio in ratios]
+        results: list[Any] = [("", 0.0)] * len(crops)
+        for target in sorted(set(padded)):
+            members = [index for index, value in enumerate(padded) if value == target]
+            for start in range(0, len(members), self.rec_batch_num):
+                chunk = members[start : start + self.rec_batch_num]
+                batch = np.concatenate([self.resize_norm_img(crops[i], target)[np.newaxis] for i in chunk])
+                predictions = self.session(batch.astype(np.float32))[0]
+                read = self.postprocess_op(
+                    predictions, return_word_box, wh_ratio_list=[ratios[i] for i in chunk], max_wh_ratio=target
+                )
+                for index, result in zip(chunk, read, strict=True):
+                    results[index] = result
+        return results, 0.0
 
 
 # -- the analyser ---------------------------------------------------------------------------------------------------
