@@ -120,7 +120,7 @@ def test_shared_embedding_spares_the_model(tmp_path: Path) -> None:
     image = decode((SAMPLES / "chelsea.png").read_bytes())
     [values] = labels.analyze([labels.prepare(image)])
     embedding.analyze([embedding.focus(ImageRecord(ImageName="x"), embedding.prepare(image), values["Shared"])])
-    assert embedding._model is None  # never loaded
+    assert not embedding.classifier.loaded  # its model never loaded
     # Another model, or the rotation-averaged embedding, does not take the labels' vector.
     for other in ({"model": "efficientnet_lite0"}, {"rotations": True}):
         analyzer = EmbeddingAnalyzer(load_settings(tmp_path, embedding=other))

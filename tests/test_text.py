@@ -217,6 +217,17 @@ def test_small_text_on_a_photo_is_read_through_the_cascade(analyzer: TextAnalyze
     assert result["Skipped"]["text.detection"].startswith("full pass only in")
 
 
+def test_big_text_is_read_from_the_cheap_pass_alone(analyzer: TextAnalyzer) -> None:
+    """Lines tall enough for the cheap pass are taken as it delimited them: no full-scale detector at all."""
+    sign = render("big", ["OPEN 24 HOURS"], size=48, canvas=(800, 300))
+    prepared = analyzer.prepare(decoded(sign.image))
+    plan = analyzer.plan(prepared)
+    assert plan is not None and plan.seen and not plan.rects
+    result = analyzer.analyze([prepared])[0]
+    assert result["Skipped"] == {"text.detection": "no full pass: the cheap pass delimited every line"}
+    assert [norm(entry["DetectedText"]) for entry in lines(result)] == ["open 24 hours"]
+
+
 def test_a_candidate_region_that_cuts_a_line_grows_until_the_line_is_whole(analyzer: TextAnalyzer) -> None:
     """A rectangle around the first word only: the line runs into its edge, so it grows and the line is read
     whole (not "Fresh" alone)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -16,15 +17,35 @@ EMBEDDING_OUTPUT = "embedding"  # the global pooling layer (1,280 values), added
 
 
 class Classifier:
-    """Softmax probabilities over the 1,000 ImageNet classes, on batches."""
+    """Softmax probabilities over the 1,000 ImageNet classes and the image embedding, on batches.
 
-    def __init__(self, variant: str, threads: int) -> None:
+    ``lazy=True`` loads the model on its first run only (the embedding analyser, which usually takes the label
+    analyser's run instead); by default a missing or broken model fails at start-up.
+    """
+
+    def __init__(self, variant: str, threads: int, *, lazy: bool = False) -> None:
         if variant not in INPUT_SIZES:
             raise ValueError(f"unknown classifier {variant!r} (known: {', '.join(INPUT_SIZES)})")
         self.variant = variant
         self.size = INPUT_SIZES[variant]
         # The bundled file also outputs the embedding (scripts/add_embedding_output.py); its logits are the original's.
-        self.model = OnnxModel(model_path(f"{variant}_embed.onnx"), threads)
+        self.path = model_path(f"{variant}_embed.onnx")
+        self._threads = threads
+        self._model: OnnxModel | None = None
+        self._loading = threading.Lock()
+        if not lazy:
+            self.model  # noqa: B018 - load now
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def model(self) -> OnnxModel:
+        with self._loading:
+            if self._model is None:
+                self._model = OnnxModel(self.path, self._threads)
+            return self._model
 
     def preprocess(self, image: Image.Image) -> Array:
         """Shorter side to size+32, centre crop, (x/255 - 0.5)/0.5, CHW: done as one resize of the crop box."""
@@ -41,6 +62,11 @@ class Classifier:
     def predict(self, batch: Array) -> Array:
         """Probabilities [N, 1000] for a batch [N, 3, S, S]."""
         return self.infer(batch)[0]
+
+    def embed(self, batch: Array) -> Array:
+        """The raw (not normalised) embedding [N, 1280] for a batch [N, 3, S, S]."""
+        (embedding,) = self.model.run(np.ascontiguousarray(batch, dtype=np.float32), [EMBEDDING_OUTPUT])
+        return np.asarray(embedding, dtype=np.float32)
 
     def infer(self, batch: Array) -> tuple[Array, Array]:
         """Probabilities [N, 1000] and the raw (not normalised) embedding [N, 1280], from one run."""

@@ -20,7 +20,6 @@ image (never shared).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pixlens.analysis.classifier import EMBEDDING_OUTPUT, INPUT_SIZES, Classifier, shared_embedding_key
-from pixlens.analysis.runtime import OnnxModel, _sha256, model_path
+from pixlens.analysis.classifier import Classifier, shared_embedding_key
+from pixlens.analysis.runtime import _sha256
 from pixlens.config import Settings
 from pixlens.imageio import DecodedImage
 from pixlens.record import ImageRecord
@@ -37,16 +36,6 @@ from pixlens.record import ImageRecord
 VERSION = "2"  # 2: Lite2 by default, no rotation averaging by default
 EMBEDDING_SIZE = 1280
 Array = np.ndarray[Any, np.dtype[np.float32]]
-
-
-class _Preprocessor(Classifier):
-    """The classifier's preprocessing without loading the classifier's model."""
-
-    def __init__(self, variant: str) -> None:  # deliberately no super().__init__: no session needed
-        if variant not in INPUT_SIZES:
-            raise ValueError(f"unknown classifier {variant!r} (known: {', '.join(INPUT_SIZES)})")
-        self.variant = variant
-        self.size = INPUT_SIZES[variant]
 
 
 @dataclass
@@ -69,21 +58,11 @@ class EmbeddingAnalyzer:
     def __init__(self, settings: Settings) -> None:
         self.rotations = settings.embedding.rotations
         variant = settings.embedding.model
-        self.preprocessor = _Preprocessor(variant)
-        self._path = model_path(f"{variant}_embed.onnx")
-        self._threads = settings.model_threads or settings.cpu_count()
-        self._model: OnnxModel | None = None  # loaded on first use: not at all while the labels share theirs
-        self._loading = threading.Lock()
+        # Loaded on first use: not at all while the labels share their run of the same model.
+        self.classifier = Classifier(variant, settings.model_threads or settings.cpu_count(), lazy=True)
         self.shared_key = None if self.rotations else shared_embedding_key(variant)
         # A new model file (or a change here) makes reconcile re-embed every image.
-        self.version = f"{VERSION}{'r' if self.rotations else ''}-{variant}-{_sha256(self._path)[:12]}"
-
-    @property
-    def model(self) -> OnnxModel:
-        with self._loading:
-            if self._model is None:
-                self._model = OnnxModel(self._path, self._threads)
-            return self._model
+        self.version = f"{VERSION}{'r' if self.rotations else ''}-{variant}-{_sha256(self.classifier.path)[:12]}"
 
     def prepare(self, image: DecodedImage) -> Image.Image:
         # Preprocessed in analyze, and only if the labels did not share the embedding of this very input.
@@ -97,22 +76,19 @@ class EmbeddingAnalyzer:
     def embed(self, batch: Array) -> Array:
         """Raw embeddings [N, 1280] for a batch of prepared inputs [N, 3, S, S] (rotation-averaged if set)."""
         if not self.rotations:
-            return self._run(batch)
+            return self.classifier.embed(batch)
         turns = np.concatenate([np.rot90(batch, k, axes=(2, 3)) for k in range(4)])
-        return np.asarray(normalise(self._run(turns)).reshape(4, len(batch), -1).mean(axis=0), dtype=np.float32)
-
-    def _run(self, batch: Array) -> Array:
-        (embedding,) = self.model.run(np.ascontiguousarray(batch, dtype=np.float32), [EMBEDDING_OUTPUT])
-        return np.asarray(embedding, dtype=np.float32)
+        averaged = normalise(self.classifier.embed(turns)).reshape(4, len(batch), -1).mean(axis=0)
+        return np.asarray(averaged, dtype=np.float32)
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
         if not prepared:
             return []
         vectors = np.zeros((len(prepared), EMBEDDING_SIZE), dtype=np.float32)
         fresh = [index for index, item in enumerate(prepared) if not isinstance(item, Shared)]
+        if fresh:
+            vectors[fresh] = self.embed(np.stack([self.classifier.preprocess(prepared[index]) for index in fresh]))
         for index, item in enumerate(prepared):
             if isinstance(item, Shared):
                 vectors[index] = item.vector
-        if fresh:
-            vectors[fresh] = self.embed(np.stack([self.preprocessor.preprocess(prepared[index]) for index in fresh]))
         return [{"ImageEmbedding": [float(value) for value in vector]} for vector in normalise(vectors)]

@@ -257,9 +257,11 @@ class TextAnalyzer:
                 covered = share(plan.rects, item.image.shape[:2])
                 if covered > WHOLE_IMAGE_SHARE:
                     plan = None
-                else:
+                elif plan.rects:
                     note = f"full pass only in {len(plan.rects)} region(s), {covered:.0%} of the image"
                     results[index]["Skipped"] = {"text.detection": note}
+                else:
+                    results[index]["Skipped"] = {"text.detection": "no full pass: the cheap pass delimited every line"}
             todo.append((index, item))
             plans.append(plan)
         lines = self.read([item.image for _, item in todo], plans)
@@ -322,14 +324,14 @@ class TextAnalyzer:
             rect, growths = pending.pop(0)
             left, upper, right, lower = rect
             quads = [
-                quad + np.array([left, upper + top], dtype=np.float32)
+                quad + np.array([left, upper], dtype=np.float32)
                 for quad in self._detect_scaled(padded[upper + top : lower + top, left:right], ratio)
             ]
-            grown = _grown(rect, [quad - np.array([0, top], dtype=np.float32) for quad in quads], (height, width))
+            grown = _grown(rect, quads, (height, width))
             if grown != rect and growths < MAX_GROWTHS:
                 pending.append((grown, growths + 1))
                 continue
-            found += quads
+            found += [quad + np.array([0, top], dtype=np.float32) for quad in quads]
         # Grown rectangles may overlap: the same line found twice is kept once (the larger box).
         found.sort(key=lambda quad: -float(np.prod(quad.max(axis=0) - quad.min(axis=0))))
         kept: list[Quad] = []
