@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     )
     workers: int = Field(0, ge=0, description="Decode threads; 0 means one per CPU core.")
     model_threads: int = Field(0, ge=0, description="Threads per model run; 0 means one per CPU core.")
+    parallel_analyzers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Analysers run at once on a batch (those that do not wait for another's results); 1: in turn.",
+    )
     batch_size: int = Field(8, ge=1, le=256, description="Images per model batch.")
     watch_settle_seconds: float = Field(
         1.0, ge=0, le=60, description="The watcher analyses a file once it has been quiet this long."

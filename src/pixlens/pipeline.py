@@ -4,7 +4,8 @@
         -> analysers on a batch -> catalog.put
 
 ``prepare`` (fetch, hash, decode, model inputs) is thread-safe and runs in worker threads; ``analyze`` runs the
-models on a batch. Nothing here knows which store, catalog or queue it runs on. A failure of one image becomes
+models on a batch, ``parallel`` analysers at once (each one after those it reads: ``After``). Nothing here knows
+which store, catalog or queue it runs on. A failure of one image becomes
 a record with ``Status: failed`` and a clear ``Error``; it never stops the batch.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -67,11 +70,17 @@ class Result:
 
 class Pipeline:
     def __init__(
-        self, store: ObjectStore, catalog: Catalog, analyzers: Sequence[Analyzer], limits: DecodeLimits
+        self,
+        store: ObjectStore,
+        catalog: Catalog,
+        analyzers: Sequence[Analyzer],
+        limits: DecodeLimits,
+        parallel: int = 1,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.analyzers = list(analyzers)
+        self.parallel = max(1, parallel)
         self.limits = limits
         self.versions = {analyzer.name: analyzer.version for analyzer in self.analyzers}
 
@@ -166,26 +175,49 @@ class Pipeline:
         return results
 
     def _run_models(self, todo: list[Prepared]) -> None:
-        for analyzer in self.analyzers:
-            items = [item for item in todo if analyzer.name in item.inputs and not self._gated(analyzer, item)]
-            if not items:
-                continue
-            try:
-                fields = analyzer.analyze([self._focused(analyzer, item) for item in items])
-            except PixlensError as exc:
-                for item in items:
-                    self._failed(item.job, item.record, f"{analyzer.name} analyser failed: {exc}")
-                    item.outcome = Outcome.FAILED
-                continue
-            for item, values in zip(items, fields, strict=True):
-                _apply(item.record, analyzer, values)
-                item.shared.update(values.get("Shared", {}))
+        lock = threading.Lock()  # guards the records and shared values that the analysers' threads read and set
+        waiting, done = list(self.analyzers), set[str]()
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="pixlens-analysis") as pool:
+            running: dict[Future[None], str] = {}
+            while waiting or running:
+                for analyzer in self._ready(waiting, done, busy=bool(running)):
+                    waiting.remove(analyzer)
+                    running[pool.submit(self._run_one, analyzer, todo, lock)] = analyzer.name
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done.add(running.pop(future))
+                    future.result()  # a bug (not a PixlensError) stops the batch, as it would without threads
         for item in todo:
             item.inputs, item.shared = {}, {}
             if item.outcome is None:
                 item.record.Status = Status.ANALYZED
                 item.record.Error = None
                 item.record.AnalyzedAt = utc_now()
+
+    def _ready(self, waiting: list[Analyzer], done: set[str], busy: bool) -> list[Analyzer]:
+        """The waiting analysers whose ``after`` analysers are done (or not run at all), in the given order."""
+        names = {analyzer.name for analyzer in self.analyzers}
+        ready = [a for a in waiting if all(n in done or n not in names for n in getattr(a, "after", ()))]
+        return ready or ([] if busy else waiting[:1])  # nothing ready and nothing running: a cycle, broken here
+
+    def _run_one(self, analyzer: Analyzer, todo: list[Prepared], lock: threading.Lock) -> None:
+        with lock:
+            items = [item for item in todo if analyzer.name in item.inputs and not self._gated(analyzer, item)]
+            inputs = [self._focused(analyzer, item) for item in items]
+        if not items:
+            return
+        try:
+            fields = analyzer.analyze(inputs)
+        except PixlensError as exc:
+            with lock:
+                for item in items:
+                    self._failed(item.job, item.record, f"{analyzer.name} analyser failed: {exc}")
+                    item.outcome = Outcome.FAILED
+            return
+        with lock:
+            for item, values in zip(items, fields, strict=True):
+                _apply(item.record, analyzer, values)
+                item.shared.update(values.get("Shared", {}))
 
     @staticmethod
     def _gated(analyzer: Analyzer, item: Prepared) -> bool:

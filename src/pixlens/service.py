@@ -64,7 +64,8 @@ class Pixlens:
     def pipeline(self) -> Pipeline:
         decode = self.settings.decode
         limits = DecodeLimits(decode.max_bytes, decode.max_pixels, decode.min_side, decode.work_size)
-        return Pipeline(self.store, self.catalog, create_analyzers(self.settings), limits)
+        analyzers = create_analyzers(self.settings)
+        return Pipeline(self.store, self.catalog, analyzers, limits, self.settings.parallel_analyzers)
 
     @property
     def versions(self) -> dict[str, str]:

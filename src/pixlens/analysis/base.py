@@ -35,17 +35,25 @@ class Analyzer(Protocol):
         """Record fields for each prepared image, in order."""
 
 
+class After(Protocol):
+    """An analyser that reads other analysers' results (in ``skip_reason``, ``focus`` or their shared values)
+    names them in ``after``: the pipeline runs it once they are done on the batch. Analysers that wait for none
+    run side by side (``settings.parallel_analyzers``)."""
+
+    after: tuple[str, ...]
+
+
 class Gated(Protocol):
-    """An analyser may also let the earlier analysers' results spare it an image (the cascade across analysers):
-    ``skip_reason`` sees the record as analysed so far (analysers run in the order of ``settings.analyzers``)."""
+    """An analyser may also let the results of the analysers it runs ``after`` spare it an image (the cascade
+    across analysers): ``skip_reason`` sees the record with their fields set."""
 
     def skip_reason(self, record: ImageRecord) -> str | None:
         """Why this image needs no run of the analyser, or None to run it."""
 
 
 class Focused(Protocol):
-    """An analyser may also narrow its prepared input by the earlier analysers' results (e.g. search for faces
-    only around the people the labels boxed), or complete it with what they shared (e.g. the classifier's
+    """An analyser may also narrow its prepared input by the results of those it runs ``after`` (e.g. faces
+    are searched only around the people the labels boxed), or complete it with what they shared (e.g. the classifier's
     embedding, computed once for the labels and the image embedding); ``focus`` runs just before ``analyze``."""
 
     def focus(self, record: ImageRecord, prepared: Any, shared: Mapping[str, Any]) -> Any:

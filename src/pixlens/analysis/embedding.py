@@ -54,6 +54,7 @@ def normalise(vectors: Array) -> Array:
 class EmbeddingAnalyzer:
     name = "embedding"
     fields = ("ImageEmbedding",)
+    after = ("labels",)  # takes the embedding the labels' classifier run shares
 
     def __init__(self, settings: Settings) -> None:
         self.rotations = settings.embedding.rotations

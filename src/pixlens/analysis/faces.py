@@ -121,6 +121,7 @@ def align(
 class FaceAnalyzer:
     name = "faces"
     fields = ("FaceDetails", "FaceEmbeddings")
+    after = ("labels",)  # the person gate and focus read the labels
 
     def __init__(self, settings: Settings) -> None:
         self.settings: FaceSettings = settings.faces
