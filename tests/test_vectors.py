@@ -72,6 +72,17 @@ def test_persist_and_reload(tmp_path: Path) -> None:
         VectorIndex(tmp_path / "none.usearch", DIM, readonly=True)
 
 
+def test_every_vector_of_a_first_batch_is_reachable() -> None:
+    """usearch's parallel insert into an empty graph sometimes left one vector that no search reached (about 1
+    run in 15 with these vectors); the index adds small batches on one thread."""
+    data = unit(100, seed=2)
+    for _ in range(30):
+        index = VectorIndex(None, DIM)
+        index.add(range(100), data)
+        lost = [row for row, found in enumerate(index.search_many(data, 10)) if row not in dict(found)]
+        assert not lost, f"stored but not found: {lost}"
+
+
 def test_one_writer_many_readers(tmp_path: Path) -> None:
     index = VectorIndex(tmp_path / "v.usearch", DIM)
     data = unit(2000, seed=2)
@@ -83,9 +94,12 @@ def test_one_writer_many_readers(tmp_path: Path) -> None:
         try:
             while not stop.is_set():
                 for row in range(0, 100, 7):
-                    [(found, similarity)] = index.search(data[row], 1)
-                    # similarity ~1: the vector is stored under another id (a bug); lower: the graph search missed it
-                    assert found == row, f"vector {row} found as {found} (similarity {similarity:.3f})"
+                    found = dict(index.search(data[row], 10))
+                    # HNSW is approximate: the nearest vector may be missed at k = 1, not among the 10 nearest
+                    assert row in found, f"vector {row} not among the 10 nearest: {found}"
+                    assert found[row] > 0.999, f"vector {row} stored with another vector: {found[row]:.3f}"
+                    twins = [other for other, similarity in found.items() if other != row and similarity > 0.999]
+                    assert not twins, f"vector {row} also stored under {twins}"
         except BaseException as exc:
             errors.append(exc)
 
