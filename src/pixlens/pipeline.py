@@ -5,8 +5,8 @@
 
 ``prepare`` (fetch, hash, decode, model inputs) is thread-safe and runs in worker threads; ``analyze`` runs the
 models on a batch, ``parallel`` analysers at once (each one after those it reads: ``After``). Nothing here knows
-which store, catalog or queue it runs on. A failure of one image becomes
-a record with ``Status: failed`` and a clear ``Error``; it never stops the batch.
+which store, catalog or queue it runs on. A failure of one image becomes a record with ``Status: failed`` and a
+clear ``Error``; it never stops the batch.
 """
 
 from __future__ import annotations

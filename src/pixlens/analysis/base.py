@@ -52,9 +52,10 @@ class Gated(Protocol):
 
 
 class Focused(Protocol):
-    """An analyser may also narrow its prepared input by the results of those it runs ``after`` (e.g. faces
-    are searched only around the people the labels boxed), or complete it with what they shared (e.g. the classifier's
-    embedding, computed once for the labels and the image embedding); ``focus`` runs just before ``analyze``."""
+    """An analyser may also narrow its prepared input by the results of those it runs ``after`` (e.g. faces are
+    searched only around the people the labels boxed), or complete it with what they shared (e.g. the
+    classifier's embedding, computed once for the labels and the image embedding); ``focus`` runs just before
+    ``analyze``."""
 
     def focus(self, record: ImageRecord, prepared: Any, shared: Mapping[str, Any]) -> Any:
         """The prepared input to analyse instead of ``prepared`` (or ``prepared`` itself)."""
