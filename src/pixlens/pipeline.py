@@ -196,8 +196,7 @@ class Pipeline:
 
     def _ready(self, waiting: list[Analyzer], done: set[str], busy: bool) -> list[Analyzer]:
         """The waiting analysers whose ``after`` analysers are done (or not run at all), in the given order."""
-        names = {analyzer.name for analyzer in self.analyzers}
-        ready = [a for a in waiting if all(n in done or n not in names for n in getattr(a, "after", ()))]
+        ready = [a for a in waiting if all(n in done or n not in self.versions for n in getattr(a, "after", ()))]
         return ready or ([] if busy else waiting[:1])  # nothing ready and nothing running: a cycle, broken here
 
     def _run_one(self, analyzer: Analyzer, todo: list[Prepared], lock: threading.Lock) -> None:
