@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixlens.analysis.rects import share
 from pixlens.analysis.spaces import restore_spaces, split_token
-from pixlens.analysis.text import Plan, TextAnalyzer, _grown
+from pixlens.analysis.text import TEXTURE_NOTE, WHOLE_IMAGE_SHARE, Plan, TextAnalyzer, _grown
 from pixlens.config import Settings
 from pixlens.imageio import DecodedImage, decode
-from textimages import SAMPLES, TextImage, cases, render
+from textimages import PHRASES, SAMPLES, TextImage, cases, render
 
 Result = dict[str, Any]
 
@@ -215,6 +216,39 @@ def test_small_text_on_a_photo_is_read_through_the_cascade(analyzer: TextAnalyze
     result = analyzer.analyze([prepared])[0]
     assert [entry["DetectedText"] for entry in lines(result)] == ["PHILIPS"]
     assert result["Skipped"]["text.detection"].startswith("full pass only in")
+
+
+@pytest.mark.parametrize("photo", ["000000000072.jpg", "000000001268.jpg"])
+def test_texture_without_text_gets_no_whole_image_pass(
+    analyzer: TextAnalyzer, no_cascade: TextAnalyzer, photo: str
+) -> None:
+    """Word-like strokes all over the photo (wool, a sheep's fleece) and not one text-like region in the cheap
+    pass: texture, so neither the full-scale pass over the whole image nor the recogniser runs. The full path,
+    which does run them, finds no text there either."""
+    image = decode((SAMPLES / photo).read_bytes())
+    prepared = analyzer.prepare(image)
+    plan = analyzer.plan(prepared)
+    assert plan is not None and plan.cheap_regions == 0
+    assert share(plan.rects, prepared.image.shape[:2]) > WHOLE_IMAGE_SHARE
+    result = analyzer.analyze([prepared])[0]
+    assert result["TextDetections"] == []
+    assert result["Skipped"]["text.recognition"].startswith(TEXTURE_NOTE), result["Skipped"]
+    assert lines(run(no_cascade, [image])[0]) == []
+
+
+def test_a_page_of_small_text_is_still_read_whole(analyzer: TextAnalyzer) -> None:
+    """A page of 7-pixel text: its strokes are everywhere too, but the cheap pass finds text-like regions, so
+    the whole page gets the full-scale pass and its words are read."""
+    rows = [" ".join(PHRASES[(3 * i + j) % len(PHRASES)] for j in range(3)) for i in range(30)]
+    page = render("page", rows, size=7, canvas=(494, 640))
+    prepared = analyzer.prepare(decoded(page.image))
+    plan = analyzer.plan(prepared)
+    assert plan is not None and plan.cheap_regions > 0
+    result = analyzer.analyze([prepared])[0]
+    read = {word.casefold() for entry in lines(result) for word in entry["DetectedText"].split()}
+    written = {word.casefold() for row in rows for word in row.split()}
+    assert len(read & written) >= 0.9 * len(written), sorted(written - read)
+    assert "text.recognition" not in result.get("Skipped", {})
 
 
 def test_big_text_is_read_from_the_cheap_pass_alone(analyzer: TextAnalyzer) -> None:

@@ -10,8 +10,11 @@ that pixlens controls the cascade:
    ``prepare``, in the decode threads). No candidate: ``TextDetections: []`` and
    ``Skipped["text.recognition"] = "no text regions found"``; the expensive steps do not run. Otherwise the
    full detector pass runs inside the candidate rectangles only, at the scale of the full pass, recorded as
-   ``Skipped["text.detection"]`` (the part of the image it did not look at). Its price: text that neither
-   cheap signal sees is not read (docs/PERFORMANCE.md lists it); ``cascade = false`` reads it.
+   ``Skipped["text.detection"]`` (the part of the image it did not look at); over the whole image when the
+   rectangles cover most of it, unless the cheap pass found no text-like region there at all: strokes
+   everywhere and no text seen is texture (wool, foliage), and the image is skipped with ``TEXTURE_NOTE``. Its
+   price: text that neither cheap signal sees is not read (docs/PERFORMANCE.md lists it); ``cascade = false``
+   reads it.
 2. **full path**: the detector at working size (rapidocr's default: shorter side at least 736 px), the
    0/180 degree angle classifier on every line crop, the recogniser on the crops of the whole batch at once.
 
@@ -73,7 +76,8 @@ from pixlens.analysis.textgate import Mask, regions_of_interest, stroke_candidat
 from pixlens.config import Settings, TextSettings
 from pixlens.imageio import DecodedImage
 
-VERSION = "2"  # 2: candidate regions with margins by height, grown where a line runs into their edge
+VERSION = "3"  # 2: candidate regions with margins by height, grown where a line runs into their edge;
+# 3: no whole-image pass over texture that the cheap pass sees no text in
 CHEAP_SIDE = 480  # longer side of the copy the cascade's cheap detector pass sees
 CHEAP_BOX_THRESH = 0.4  # the cheap pass keeps fainter regions than the full one (0.5): it only decides
 TEXT_LIKE_ASPECT, TEXT_LIKE_SMALL = 1.5, 0.12  # a cheap region is text-like when this elongated or this small
@@ -83,6 +87,11 @@ MIN_HEIGHT, MAX_ASPECT = 30, 8  # rapidocr pads very flat images (banners) befor
 SEEN_HEIGHT = 16  # px in the cheap input: a line this tall the cheap pass delimits as well as the full pass
 WHOLE_IMAGE_SHARE = 0.6  # candidates covering more than this of the image: one pass over all of it is cheaper
 SKIPPED_NOTE = "no text regions found"
+# Candidates over more than WHOLE_IMAGE_SHARE and not one text-like region in the cheap pass: texture (wool,
+# foliage, sand), not writing. A page of text that small still gives the cheap pass many regions (measured on
+# rendered pages: 13-56 regions for letters 7-14 px tall, 0-1 only for 6-px letters, which the full pass
+# itself mostly fails to read: 3 of 32 words blurred). The full pass over such a photo costs ~300 ms.
+TEXTURE_NOTE = "no text regions found: word-like strokes everywhere (texture), no text-like region in the cheap pass"
 RATIO_STEP = 2  # the recogniser's crops are padded to a multiple of this width/height ratio (96 px at height 48)
 # A line closer than its own height to a candidate rectangle's inner edge may go on beyond it (the detector
 # drops a letter cut by the edge, so its box ends a few pixels short)
@@ -111,6 +120,7 @@ class Plan:
 
     seen: list[Quad]  # lines the cheap pass saw tall enough to read as they are (working pixels)
     rects: list[Rect]  # where the full-scale detector must look (small text, word-like strokes)
+    cheap_regions: int = 0  # text-like regions the cheap pass found (seen or small)
 
 
 @dataclass
@@ -255,6 +265,9 @@ class TextAnalyzer:
                 continue
             if plan is not None:
                 covered = share(plan.rects, item.image.shape[:2])
+                if covered > WHOLE_IMAGE_SHARE and not plan.cheap_regions:
+                    results[index]["Skipped"] = {"text.recognition": f"{TEXTURE_NOTE} ({covered:.0%} of the image)"}
+                    continue
                 if covered > WHOLE_IMAGE_SHARE:
                     plan = None
                 elif plan.rects:
@@ -281,16 +294,18 @@ class TextAnalyzer:
         scale = item.cheap.shape[2] / shape[0]  # cheap-input pixels per working pixel
         mask, covered = item.strokes.copy(), np.zeros_like(item.strokes)
         seen: list[Quad] = []
+        found = 0
         for quad in self.detector.boxes(item.cheap, shape, cheap=True):
             if not _text_like(quad, shape):
                 continue
+            found += 1
             corners = [np.round(quad).astype(np.int32)]
             if float(np.linalg.norm(quad[3] - quad[0])) * scale >= SEEN_HEIGHT:
                 seen.append(np.asarray(quad, dtype=np.float32))
                 cv2.fillPoly(covered, corners, 1)
             else:
                 cv2.fillPoly(mask, corners, 1)
-        return Plan(seen, regions_of_interest(without_touching(mask, covered)))
+        return Plan(seen, regions_of_interest(without_touching(mask, covered)), found)
 
     def regions(self, image: BGR, plan: Plan | None = None) -> list[Quad]:
         """Text-line quads in the pixels of ``image``, in reading order: the full detector pass over the whole
