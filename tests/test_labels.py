@@ -142,12 +142,12 @@ def test_a_damaged_model_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     fake.mkdir()
     real = runtime.model_dir()
     (fake / "SHA256SUMS").write_text((real / "SHA256SUMS").read_text())
-    (fake / "centernet.onnx").write_bytes(b"not a model")
+    (fake / "centernet_fused.onnx").write_bytes(b"not a model")
     monkeypatch.setattr(runtime, "model_dir", lambda: fake)
     runtime._checksums.cache_clear()
     try:
         with pytest.raises(ModelError, match="damaged or was replaced"):
-            model_path("centernet.onnx")
+            model_path("centernet_fused.onnx")
         with pytest.raises(ModelError, match="missing"):
             model_path("efficientnet_lite2_embed.onnx")
     finally:

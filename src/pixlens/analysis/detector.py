@@ -34,9 +34,11 @@ class Detection:
 
 
 class Detector:
+    MODEL = "centernet_fused.onnx"  # MobileNetV3 CenterNet, activations fused (scripts/fuse_hard_swish.py)
+    OUTPUT = "tower_0/detections"
+
     def __init__(self, threads: int) -> None:
-        self.model = OnnxModel(model_path("centernet.onnx"), threads)
-        self.output = "tower_0/detections"
+        self.model = OnnxModel(model_path(self.MODEL), threads)
 
     def detect(self, image: Image.Image) -> list[Detection]:
         """Detections on one image, boxes as ratios of that image, after class-aware NMS."""
@@ -45,7 +47,7 @@ class Detector:
 
     def detect_tensor(self, canvas: Array, scale: float, size: tuple[int, int]) -> list[Detection]:
         """Detections on a letterboxed canvas of an image of ``size`` pixels, scaled by ``scale``."""
-        (raw,) = self.model.run(canvas[np.newaxis], [self.output])
+        (raw,) = self.model.run(canvas[np.newaxis], [self.OUTPUT])
         rows = raw[0]
         rows = rows[rows[:, 4] >= MIN_SCORE]
         width, height = size
