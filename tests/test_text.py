@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import io
 import re
@@ -234,6 +235,23 @@ def test_texture_without_text_gets_no_whole_image_pass(
     assert result["TextDetections"] == []
     assert result["Skipped"]["text.recognition"].startswith(TEXTURE_NOTE), result["Skipped"]
     assert lines(run(no_cascade, [image])[0]) == []
+
+
+def test_text_the_cheap_pass_misses_on_a_busy_photo_is_still_read(
+    analyzer: TextAnalyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bus: strokes over two thirds of the photo, and its signs give the cheap pass a single region. Were
+    that region missed, the second look at working size still sees the signs, and the whole photo is read."""
+    image = decode((SAMPLES / "000000423617.jpg").read_bytes())
+    prepared = analyzer.prepare(image)
+    plan = analyzer.plan(prepared)
+    assert plan is not None and plan.cheap_regions >= 1
+    assert share(plan.rects, prepared.image.shape[:2]) > WHOLE_IMAGE_SHARE
+    monkeypatch.setattr(analyzer, "plan", lambda item: dataclasses.replace(plan, cheap_regions=0))
+    result = analyzer.analyze([prepared])[0]
+    read = [entry["DetectedText"] for entry in lines(result)]
+    assert "SC70341" in read and "160" in read, read
+    assert "Skipped" not in result
 
 
 def test_a_page_of_small_text_is_still_read_whole(analyzer: TextAnalyzer) -> None:

@@ -11,8 +11,9 @@ that pixlens controls the cascade:
    ``Skipped["text.recognition"] = "no text regions found"``; the expensive steps do not run. Otherwise the
    full detector pass runs inside the candidate rectangles only, at the scale of the full pass, recorded as
    ``Skipped["text.detection"]`` (the part of the image it did not look at); over the whole image when the
-   rectangles cover most of it, unless the cheap pass found no text-like region there at all: strokes
-   everywhere and no text seen is texture (wool, foliage), and the image is skipped with ``TEXTURE_NOTE``. Its
+   rectangles cover most of it, unless neither the cheap pass nor a second look at working size finds a
+   text-like region there: strokes everywhere and no text seen is texture (wool, foliage), and the image is
+   skipped with ``TEXTURE_NOTE``. Its
    price: text that neither cheap signal sees is not read (docs/PERFORMANCE.md lists it); ``cascade = false``
    reads it.
 2. **full path**: the detector at working size (rapidocr's default: shorter side at least 736 px), the
@@ -77,7 +78,7 @@ from pixlens.config import Settings, TextSettings
 from pixlens.imageio import DecodedImage
 
 VERSION = "3"  # 2: candidate regions with margins by height, grown where a line runs into their edge;
-# 3: no whole-image pass over texture that the cheap pass sees no text in
+# 3: no whole-image pass over texture in which two smaller passes see no text
 CHEAP_SIDE = 480  # longer side of the copy the cascade's cheap detector pass sees
 CHEAP_BOX_THRESH = 0.4  # the cheap pass keeps fainter regions than the full one (0.5): it only decides
 TEXT_LIKE_ASPECT, TEXT_LIKE_SMALL = 1.5, 0.12  # a cheap region is text-like when this elongated or this small
@@ -87,11 +88,13 @@ MIN_HEIGHT, MAX_ASPECT = 30, 8  # rapidocr pads very flat images (banners) befor
 SEEN_HEIGHT = 16  # px in the cheap input: a line this tall the cheap pass delimits as well as the full pass
 WHOLE_IMAGE_SHARE = 0.6  # candidates covering more than this of the image: one pass over all of it is cheaper
 SKIPPED_NOTE = "no text regions found"
-# Candidates over more than WHOLE_IMAGE_SHARE and not one text-like region in the cheap pass: texture (wool,
-# foliage, sand), not writing. A page of text that small still gives the cheap pass many regions (measured on
-# rendered pages: 13-56 regions for letters 7-14 px tall, 0-1 only for 6-px letters, which the full pass
-# itself mostly fails to read: 3 of 32 words blurred). The full pass over such a photo costs ~300 ms.
-TEXTURE_NOTE = "no text regions found: word-like strokes everywhere (texture), no text-like region in the cheap pass"
+# Candidates over more than WHOLE_IMAGE_SHARE and not one text-like region in the cheap pass nor in a second
+# look at working size: texture (wool, foliage, sand), not writing; the full pass over such a photo costs
+# ~200-300 ms, the second look a third of it. A page of small text gives the cheap pass many regions (measured
+# on rendered pages: 13-56 for letters 7-14 px tall; 0-1 only for 6-px letters, which the full pass itself
+# mostly fails to read: 3 of 32 words when blurred).
+TEXTURE_NOTE = "no text regions found: word-like strokes everywhere (texture), no text-like region at 2 scales"
+MIN_FULL_RATIO = 1.25  # the second look only pays when the full pass enlarges the image at least this much
 RATIO_STEP = 2  # the recogniser's crops are padded to a multiple of this width/height ratio (96 px at height 48)
 # A line closer than its own height to a candidate rectangle's inner edge may go on beyond it (the detector
 # drops a letter cut by the edge, so its box ends a few pixels short)
@@ -265,7 +268,7 @@ class TextAnalyzer:
                 continue
             if plan is not None:
                 covered = share(plan.rects, item.image.shape[:2])
-                if covered > WHOLE_IMAGE_SHARE and not plan.cheap_regions:
+                if covered > WHOLE_IMAGE_SHARE and not plan.cheap_regions and self._texture_only(item.image):
                     results[index]["Skipped"] = {"text.recognition": f"{TEXTURE_NOTE} ({covered:.0%} of the image)"}
                     continue
                 if covered > WHOLE_IMAGE_SHARE:
@@ -306,6 +309,18 @@ class TextAnalyzer:
             else:
                 cv2.fillPoly(mask, corners, 1)
         return Plan(seen, regions_of_interest(without_touching(mask, covered)), found)
+
+    def _texture_only(self, image: BGR) -> bool:
+        """Whether the detector at working size, between the cheap pass and the full one (a third of the
+        latter's price on a photo), finds no text-like region either: the second look before texture is
+        skipped (the bus's destination sign gives 1 region at 480 px, 0 at 416, 2 at working size)."""
+        height, width = image.shape[:2]
+        if _full_ratio(height, width) < MIN_FULL_RATIO:
+            return False  # the full pass is hardly dearer: run it
+        padded = cv2.copyMakeBorder(image, 0, -height % 32, 0, -width % 32, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        shape = (padded.shape[0], padded.shape[1])
+        found = self.detector.boxes(self._normalized(np.asarray(padded, dtype=np.uint8)), shape, cheap=True)
+        return not any(_text_like(quad, (height, width)) for quad in found)
 
     def regions(self, image: BGR, plan: Plan | None = None) -> list[Quad]:
         """Text-line quads in the pixels of ``image``, in reading order: the full detector pass over the whole
