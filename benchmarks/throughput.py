@@ -198,7 +198,7 @@ def ceiling_seconds(analyzer: LabelAnalyzer, files: list[Path], limits: DecodeLi
     for start in range(0, len(classifier_inputs), BATCH):
         analyzer.classifier.model.run(np.stack(classifier_inputs[start : start + BATCH]))
     for tensor in detector_inputs:
-        analyzer.detector.model.run(tensor, [analyzer.detector.output])
+        analyzer.detector.model.run(tensor, [analyzer.detector.OUTPUT])
     return time.perf_counter() - started
 
 
