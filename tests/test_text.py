@@ -233,7 +233,9 @@ def test_texture_without_text_gets_no_whole_image_pass(
     assert share(plan.rects, prepared.image.shape[:2]) > WHOLE_IMAGE_SHARE
     result = analyzer.analyze([prepared])[0]
     assert result["TextDetections"] == []
-    assert result["Skipped"]["text.recognition"].startswith(TEXTURE_NOTE), result["Skipped"]
+    covered = share(plan.rects, prepared.image.shape[:2])
+    assert result["Skipped"] == {"text.recognition": TEXTURE_NOTE.format(covered=covered)}
+    assert result["Skipped"]["text.recognition"].startswith("no text regions found: texture (word-like strokes over")
     assert lines(run(no_cascade, [image])[0]) == []
 
 

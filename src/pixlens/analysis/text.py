@@ -13,9 +13,8 @@ that pixlens controls the cascade:
    ``Skipped["text.detection"]`` (the part of the image it did not look at); over the whole image when the
    rectangles cover most of it, unless neither the cheap pass nor a second look at working size finds a
    text-like region there: strokes everywhere and no text seen is texture (wool, foliage), and the image is
-   skipped with ``TEXTURE_NOTE``. Its
-   price: text that neither cheap signal sees is not read (docs/PERFORMANCE.md lists it); ``cascade = false``
-   reads it.
+   skipped with ``TEXTURE_NOTE``. Its price: text that neither cheap signal sees is not read
+   (docs/PERFORMANCE.md lists it); ``cascade = false`` reads it.
 2. **full path**: the detector at working size (rapidocr's default: shorter side at least 736 px), the
    0/180 degree angle classifier on every line crop, the recogniser on the crops of the whole batch at once.
 
@@ -93,7 +92,10 @@ SKIPPED_NOTE = "no text regions found"
 # ~200-300 ms, the second look a third of it. A page of small text gives the cheap pass many regions (measured
 # on rendered pages: 13-56 for letters 7-14 px tall; 0-1 only for 6-px letters, which the full pass itself
 # mostly fails to read: 3 of 32 words when blurred).
-TEXTURE_NOTE = "no text regions found: word-like strokes everywhere (texture), no text-like region at 2 scales"
+TEXTURE_NOTE = (
+    "no text regions found: texture (word-like strokes over {covered:.0%} of the image, no text-like region at"
+    " 2 scales)"
+)
 MIN_FULL_RATIO = 1.25  # the second look only pays when the full pass enlarges the image at least this much
 RATIO_STEP = 2  # the recogniser's crops are padded to a multiple of this width/height ratio (96 px at height 48)
 # A line closer than its own height to a candidate rectangle's inner edge may go on beyond it (the detector
@@ -269,7 +271,7 @@ class TextAnalyzer:
             if plan is not None:
                 covered = share(plan.rects, item.image.shape[:2])
                 if covered > WHOLE_IMAGE_SHARE and not plan.cheap_regions and self._texture_only(item.image):
-                    results[index]["Skipped"] = {"text.recognition": f"{TEXTURE_NOTE} ({covered:.0%} of the image)"}
+                    results[index]["Skipped"] = {"text.recognition": TEXTURE_NOTE.format(covered=covered)}
                     continue
                 if covered > WHOLE_IMAGE_SHARE:
                     plan = None
