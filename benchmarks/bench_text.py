@@ -16,6 +16,7 @@ import io
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def timed(analyzer: TextAnalyzer, images: list[DecodedImage], rounds: int) -> tu
 
 def gaps(text: str) -> tuple[str, set[int]]:
     """(the characters without spaces, upper-cased; the positions in them that a space precedes)."""
-    chars, spaces = [], set()
+    chars: list[str] = []
+    spaces: set[int] = set()
     for char in " ".join(text.split()):
         if char == " ":
             spaces.add(len(chars))
@@ -73,7 +75,7 @@ def gaps(text: str) -> tuple[str, set[int]]:
 
 
 def space_figures(analyzer: TextAnalyzer) -> dict[str, Any]:
-    steps = {
+    steps: dict[str, Callable[[str, list[float]], str]] = {
         "raw": lambda text, columns: text,
         "dictionary": lambda text, columns: restore_spaces(text),
         "geometry": lambda text, columns: _geometric_spaces(text, columns),

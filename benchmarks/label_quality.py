@@ -21,7 +21,7 @@ from pixlens.config import load_settings
 from pixlens.imageio import decode
 from pixlens.record import Label
 
-MODES = {
+MODES: dict[str, dict[str, object]] = {
     "default (lite2, single pass)": {"classifier": "efficientnet_lite2"},
     "accurate (lite2, 6 detector views)": {"classifier": "efficientnet_lite2", "accurate": True},
     "fast (lite0, single pass)": {"classifier": "efficientnet_lite0"},

@@ -118,12 +118,13 @@ def sign_on_photo(text: str = "OPEN 24 HOURS", photo: str = "000000000285.jpg") 
     probe = ImageDraw.Draw(image)
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
     pad = font.size // 2 if isinstance(font, ImageFont.FreeTypeFont) else 10
-    sign = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), (250, 250, 250))
+    sign = Image.new("RGB", (int(right - left + 2 * pad), int(bottom - top + 2 * pad)), (250, 250, 250))
     ImageDraw.Draw(sign).text((pad - left, pad - top), text, fill=(15, 15, 15), font=font)
     sign = sign.rotate(3, expand=True, fillcolor=(250, 250, 250), resample=Image.Resampling.BICUBIC)
     at = (image.width // 8, image.height // 6)
     image.paste(sign, at)
-    box = (at[0] + pad // 2, at[1] + pad // 2, at[0] + sign.width - pad // 2, at[1] + sign.height - pad // 2)
+    half = int(pad // 2)
+    box = (at[0] + half, at[1] + half, at[0] + sign.width - half, at[1] + sign.height - half)
     return TextImage("sign-on-photo", image, [Drawn(text, box)], used)
 
 

@@ -130,14 +130,14 @@ class Settings(BaseSettings):
         600.0, ge=0, description="While watching, reconcile every this many seconds (0: only at start)."
     )
     cascade: bool = Field(True, description="Let cheap signals skip expensive work (no text regions: no OCR...).")
-    labels: LabelSettings = Field(default_factory=LabelSettings)  # type: ignore[arg-type]
-    text: TextSettings = Field(default_factory=TextSettings)  # type: ignore[arg-type]
-    faces: FaceSettings = Field(default_factory=FaceSettings)  # type: ignore[arg-type]
-    moderation: ModerationSettings = Field(default_factory=ModerationSettings)  # type: ignore[arg-type]
-    properties: PropertySettings = Field(default_factory=PropertySettings)  # type: ignore[arg-type]
-    thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings)  # type: ignore[arg-type]
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
-    decode: DecodeSettings = Field(default_factory=DecodeSettings)  # type: ignore[arg-type]
+    labels: LabelSettings = Field(default_factory=LabelSettings)
+    text: TextSettings = Field(default_factory=TextSettings)
+    faces: FaceSettings = Field(default_factory=FaceSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    properties: PropertySettings = Field(default_factory=PropertySettings)
+    thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
 
     @classmethod
     def settings_customise_sources(
