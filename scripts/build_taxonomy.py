@@ -559,16 +559,16 @@ def build(wn: WordNet) -> dict[str, object]:
     names_override = dict(NAME_OVERRIDES)
     coco_names = [line.strip() for line in COCO_TXT.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(coco_names) == 80 and set(coco_names) == set(COCO), "COCO mapping out of date"
-    for name in coco_names:
-        off, lemma = COCO[name]
+    for coco_name in coco_names:
+        off, lemma = COCO[coco_name]
         if off.startswith("+"):
             parent = wn.synset(off[1:], lemma).offset
-            key = "+" + name
-            nodes[key] = Node(key, [name.replace(" ", "_")], [parent])
+            key = "+" + coco_name
+            nodes[key] = Node(key, [coco_name.replace(" ", "_")], [parent])
         else:
             key = canon(wn.synset(off, lemma).offset)
         coco.append(key)
-        names_override.setdefault(key, title_case(name))
+        names_override.setdefault(key, title_case(coco_name))
     leaves = set(imagenet) | set(coco)
 
     # Ancestors with their hypernym distance (all hypernyms followed).
