@@ -24,7 +24,7 @@ def script() -> ModuleType:
     return module
 
 
-def exported_block(extra_reader: bool = False) -> onnx.ModelProto:
+def exported_block(extra_reader: bool = False, scale: float = SIXTH) -> onnx.ModelProto:
     """Conv -> hard-swish -> squeeze-and-excite gate (hard-sigmoid) -> gated features. With ``extra_reader``,
     the hard-swish's Clip is also a graph output, so that subgraph must stay as it is."""
     rng = np.random.default_rng(3)
@@ -34,7 +34,7 @@ def exported_block(extra_reader: bool = False) -> onnx.ModelProto:
         "three": np.array(3.0, dtype=np.float32),
         "zero": np.array(0.0, dtype=np.float32),
         "six": np.array(6.0, dtype=np.float32),
-        "sixth": np.array(SIXTH, dtype=np.float32),
+        "sixth": np.array(scale, dtype=np.float32),
     }
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]),
@@ -90,3 +90,9 @@ def test_a_subgraph_read_elsewhere_is_left_alone() -> None:
     swishes, sigmoids = script().fuse(model)
     assert (swishes, sigmoids) == (0, 1)
     assert [node.op_type for node in model.graph.node].count("Clip") == 1
+
+
+def test_another_scale_is_another_function_and_stays() -> None:
+    model = exported_block(scale=0.5)
+    assert script().fuse(model) == (0, 0)
+    assert [node.op_type for node in model.graph.node].count("Clip") == 2
