@@ -94,7 +94,7 @@ def per_analyzer(folder: Path, cascade: bool) -> dict[str, float]:
 
 def measure(rounds: int = 3) -> dict[str, Any]:
     """Every configuration once per round (interleaved, so that a slower spell of a shared machine hits them all);
-    the best round of each counts, and the median of the per-round speed-ups shows how stable that is."""
+    the best round of each counts, and each round's own speed-up shows how stable that is."""
     folder = image_folder()
     count = sum(1 for _ in folder.iterdir())
     times: dict[tuple[bool, int], list[float]] = {}

@@ -270,10 +270,10 @@ class TextAnalyzer:
                 continue
             if plan is not None:
                 covered = share(plan.rects, item.image.shape[:2])
-                if covered > WHOLE_IMAGE_SHARE and not plan.cheap_regions and self._texture_only(item.image):
-                    results[index]["Skipped"] = {"text.recognition": TEXTURE_NOTE.format(covered=covered)}
-                    continue
                 if covered > WHOLE_IMAGE_SHARE:
+                    if not plan.cheap_regions and self._texture_only(item.image):
+                        results[index]["Skipped"] = {"text.recognition": TEXTURE_NOTE.format(covered=covered)}
+                        continue
                     plan = None
                 elif plan.rects:
                     note = f"full pass only in {len(plan.rects)} region(s), {covered:.0%} of the image"
@@ -319,10 +319,7 @@ class TextAnalyzer:
         height, width = image.shape[:2]
         if _full_ratio(height, width) < MIN_FULL_RATIO:
             return False  # the full pass is hardly dearer: run it
-        padded = cv2.copyMakeBorder(image, 0, -height % 32, 0, -width % 32, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        shape = (padded.shape[0], padded.shape[1])
-        found = self.detector.boxes(self._normalized(np.asarray(padded, dtype=np.uint8)), shape, cheap=True)
-        return not any(_text_like(quad, (height, width)) for quad in found)
+        return not any(_text_like(quad, (height, width)) for quad in self._detect_scaled(image, 1.0, cheap=True))
 
     def regions(self, image: BGR, plan: Plan | None = None) -> list[Quad]:
         """Text-line quads in the pixels of ``image``, in reading order: the full detector pass over the whole
@@ -380,15 +377,16 @@ class TextAnalyzer:
         size = (max(32, round(width * ratio / 32) * 32), max(32, round(height * ratio / 32) * 32))
         return self._normalized(np.asarray(cv2.resize(image, size), dtype=np.uint8))
 
-    def _detect_scaled(self, crop: BGR, ratio: float) -> list[Quad]:
+    def _detect_scaled(self, crop: BGR, ratio: float, cheap: bool = False) -> list[Quad]:
         """The detector on ``crop`` resized by ``ratio`` (padded, not stretched, to multiples of 32), so that
-        its text has the size it has in the whole-image pass; quads in the pixels of ``crop``."""
+        its text has the size it has in the whole-image pass (``cheap``: with the cheap pass's lower box
+        threshold); quads in the pixels of ``crop``."""
         height, width = crop.shape[:2]
         scaled_w, scaled_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
         resized = cv2.resize(crop, (scaled_w, scaled_h))
         padded = cv2.copyMakeBorder(resized, 0, -scaled_h % 32, 0, -scaled_w % 32, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         shape = (padded.shape[0] / ratio, padded.shape[1] / ratio)  # the padded input, in crop pixels
-        found = self.detector.boxes(self._normalized(np.asarray(padded, dtype=np.uint8)), shape)
+        found = self.detector.boxes(self._normalized(np.asarray(padded, dtype=np.uint8)), shape, cheap)
         limits = np.array([width, height], dtype=np.float32)
         return [np.clip(np.asarray(quad, dtype=np.float32), 0, limits) for quad in found]
 
