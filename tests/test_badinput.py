@@ -83,7 +83,7 @@ def test_every_bad_input_among_good_photos_in_one_run(lens: Pixlens, tmp_path: P
         assert plan.jobs() == plan.new
     else:
         report = lens.ingest([folder])
-        results, skipped = report.results, dict(report.collected.skipped)
+        results, skipped = report.results, dict(report.collected.skipped + report.collected.failed)
         assert report.skipped_unchanged == 0
         assert {info.key for info in report.collected.objects} == {result.key for result in results}
 
@@ -187,7 +187,7 @@ def test_a_fifo_named_like_a_photo_inside_the_store_does_not_hang_the_run(lens: 
 
 
 @pytest.mark.timeout(90)
-def test_a_fifo_outside_the_store_is_skipped_with_a_reason(lens: Pixlens, tmp_path: Path) -> None:
+def test_a_fifo_outside_the_store_fails_with_a_reason(lens: Pixlens, tmp_path: Path) -> None:
     folder = tmp_path / "pipes"
     folder.mkdir()
     shutil.copyfile(SAMPLES / GOOD[0], folder / GOOD[0])
@@ -195,8 +195,8 @@ def test_a_fifo_outside_the_store_is_skipped_with_a_reason(lens: Pixlens, tmp_pa
 
     report = run_with_timeout(lambda: lens.ingest([folder]), [fifo])
 
-    skipped = dict(report.collected.skipped)  # type: ignore[attr-defined]
-    assert "named pipe" in skipped[str(fifo)]
+    failed = dict(report.collected.failed)  # type: ignore[attr-defined]
+    assert "named pipe" in failed[str(fifo)]
     assert [result.key for result in report.results] == [f"pipes/{GOOD[0]}"]  # type: ignore[attr-defined]
 
 
@@ -270,9 +270,9 @@ def test_cli_ingest_exits_1_and_names_every_failure_with_its_reason(tmp_path: Pa
     for case in failures:
         expected = f"failed mixed/{made[case.name].name}: {case.message}"
         assert any(line.startswith(expected) for line in lines), f"{expected!r} not in:\n{done.stderr}"
-    assert sum(line.startswith("failed ") for line in lines) == len(failures)
+    assert sum(line.startswith("failed mixed/") for line in lines) == len(failures)
     for loop in ("loop_a.jpg", "loop_b.jpg"):
-        assert any(line.startswith("skipped ") and loop in line and "symlink loop" in line for line in lines)
+        assert any(line.startswith("failed ") and loop in line and "symlink loop" in line for line in lines)
     assert f"{len(failures)} failed" in done.stderr
     assert f"{len(GOOD) + 1} analysed" in done.stderr  # the 2 photos and the PNG named .jpg
 

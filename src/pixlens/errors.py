@@ -5,6 +5,7 @@
     ├── DecodeError        an image could not be read (corrupt, truncated, too large, not an image)
     ├── ModelError         a bundled model file is missing, changed or failed to run
     ├── StoreError         the object store could not list, read or write
+    │   └── ObjectExistsError  a write that must not replace an object found one there
     ├── CatalogError       the catalog could not be read or written
     └── QueryError         a search query is malformed (carries the position of the problem)
 
@@ -32,6 +33,10 @@ class ModelError(PixlensError):
 
 class StoreError(PixlensError):
     """The object store failed to list, read or write an object."""
+
+
+class ObjectExistsError(StoreError):
+    """An object already exists under the key that a no-overwrite write was given."""
 
 
 class CatalogError(PixlensError):

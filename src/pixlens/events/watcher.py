@@ -10,6 +10,7 @@ own ``.name.part`` copies) are ignored.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from pixlens.catalog.base import Catalog
 from pixlens.pipeline import Job
 from pixlens.record import Status
 from pixlens.store.base import ObjectStore, looks_like_image_name
+from pixlens.store.names import key_from_name, name_from_key
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class FolderWatcher:
             return None
         if not relative.parts or any(part.startswith(".") for part in relative.parts):
             return None
-        return relative.as_posix()
+        return key_from_name(relative.as_posix())
 
     # -- jobs out ----
     def jobs(self, stop: threading.Event) -> Iterator[Job]:
@@ -103,7 +105,7 @@ class FolderWatcher:
             for key in settled:
                 del self._touched[key]
         for key in settled:
-            if (self.root / key).is_dir():
+            if (self.root / name_from_key(key)).is_dir():
                 yield from self._folder_jobs(key)
                 continue
             job = self._job_for(key)
@@ -115,7 +117,8 @@ class FolderWatcher:
         if info is None:
             self._forget(key)
             return None
-        if not (looks_like_image_name(key) or info.etag.startswith("unreadable") or _sniffs(self.root / key)):
+        path = self.root / name_from_key(key)
+        if not (looks_like_image_name(key) or info.etag.startswith("unreadable") or _sniffs(path)):
             return None
         if self.catalog.mark_pending([(key, info.etag)]) == 0:
             return None  # already catalogued with this very etag
@@ -162,6 +165,6 @@ class _Handler(FileSystemEventHandler):
         if event.event_type in ("opened", "closed_no_write"):
             return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
-            path = raw.decode() if isinstance(raw, bytes) else raw
+            path = os.fsdecode(raw)
             if path:
                 self.watcher.touched(path)

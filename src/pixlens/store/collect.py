@@ -1,22 +1,38 @@
 """Turn the paths a user names into objects in the store: files inside the store stay where they are, files
-from elsewhere are copied in. Folders are walked recursively; nothing is dropped without a reason."""
+from elsewhere are copied in. Folders are walked recursively; nothing is dropped without a reason.
+
+A copy-in keeps the folder it came from (``ingest ~/a/holiday`` gives keys ``holiday/...``) and never replaces
+another file: when the key holds these very bytes, nothing is copied (ingesting the same files again copies
+nothing); when it holds a copy of this same source path (the store keeps each copy's origin), the copy is
+updated (an edited photo); when it holds anything else, the copy goes to the first free ``name (2).jpg``,
+``name (3).jpg``...
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from pixlens.errors import PixlensError
+from pixlens.errors import DecodeError, ObjectExistsError, PixlensError
 from pixlens.store.base import ObjectInfo, ObjectStore, looks_like_image_name
+from pixlens.store.names import key_from_name
+
+MAX_NAME_BYTES = 255  # the longest file name most file systems take
+MAX_RENAMES = 1000
 
 
 @dataclass
 class Collected:
     objects: list[ObjectInfo] = field(default_factory=list)
-    copied: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    copied: int = 0  # new copies made in the store
+    already_stored: int = 0  # copy-ins whose bytes the store already held under that key: nothing copied
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (path, key): its own key held another file
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): not an image, left alone
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): an image that could not come in
 
 
 def collect(store: ObjectStore, paths: Sequence[Path]) -> Collected:
@@ -24,13 +40,13 @@ def collect(store: ObjectStore, paths: Sequence[Path]) -> Collected:
     seen: set[str] = set()
     for root in paths:
         if not os.path.lexists(root):
-            found.skipped.append((str(root), "no such file or directory"))
+            found.failed.append((str(root), "no such file or directory"))
             continue
         for path, key, explicit in _candidates(root):
             try:
-                info = _bring_in(store, path, key, explicit)
+                info = _bring_in(store, path, key, explicit, found)
             except PixlensError as exc:
-                found.skipped.append((str(path), str(exc)))
+                found.failed.append((str(path), str(exc)))
                 continue
             if info is None:
                 found.skipped.append((str(path), "not an image (by name or content)"))
@@ -38,14 +54,13 @@ def collect(store: ObjectStore, paths: Sequence[Path]) -> Collected:
             if info.key not in seen:
                 seen.add(info.key)
                 found.objects.append(info)
-                found.copied += int(store.key_for(path) is None)
     return found
 
 
 def _candidates(root: Path) -> Iterator[tuple[Path, str, bool]]:
     """(path, key if copied in, named explicitly) for a file or every file below a folder."""
     if not root.is_dir():
-        yield root, root.name, True
+        yield root, key_from_name(root.name), True
         return
     base = Path(os.path.abspath(root)).parent
     for directory, subdirs, files in os.walk(root, followlinks=False):
@@ -53,19 +68,80 @@ def _candidates(root: Path) -> Iterator[tuple[Path, str, bool]]:
         for name in sorted(files):
             if not name.startswith("."):
                 path = Path(directory) / name
-                yield path, Path(os.path.abspath(path)).relative_to(base).as_posix(), False
+                yield path, key_from_name(Path(os.path.abspath(path)).relative_to(base).as_posix()), False
 
 
-def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool) -> ObjectInfo | None:
+def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool, found: Collected) -> ObjectInfo | None:
     """The object for a path, copying it in from outside the store; None when it is not an image."""
-    # Unreadable files, FIFOs and symlink loops are kept: they become failed records that say why.
+    # Unreadable files, FIFOs and symlink loops are kept: they fail with a reason instead of vanishing.
     image_like = looks_like_image_name(path.name) or not path.is_file() or _sniffs(path)
     if not (image_like or explicit):
         return None
     inside = store.key_for(path)
     if inside is not None:
         return store.stat(inside)
-    return store.put_file(key, path)
+    digest: str | None = None
+    origin = os.path.abspath(path)
+    for number, candidate in enumerate(_free_keys(key), start=1):
+        existing = store.stat(candidate)
+        if existing is not None:
+            if digest is None:
+                digest = _sha256(path)
+            if _same_bytes(store, existing, digest):
+                found.already_stored += 1
+                return existing
+            if store.origin(candidate) != origin:
+                continue
+        try:
+            info = store.put_file(candidate, path, overwrite=existing is not None, origin=origin)
+        except ObjectExistsError:
+            continue  # taken meanwhile (another ingest): look at it on the next round
+        found.copied += 1
+        if number > 1:
+            found.renamed.append((str(path), candidate))
+        return info
+    raise PixlensError(f"no free name for {key} after {MAX_RENAMES} tries")
+
+
+def _free_keys(key: str) -> Iterator[str]:
+    """``key``, then ``stem (2).ext``, ``stem (3).ext``... with the name cut to fit a file system."""
+    yield key
+    folder, name = PurePosixPath(key).parent, PurePosixPath(key).name
+    suffix = PurePosixPath(name).suffix
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    for number in range(2, MAX_RENAMES + 1):
+        tail = f" ({number}){suffix}"
+        room = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+        cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
+        renamed = f"{cut}{tail}"
+        yield renamed if folder == PurePosixPath(".") else f"{folder}/{renamed}"
+
+
+def _same_bytes(store: ObjectStore, existing: ObjectInfo, digest: str) -> bool:
+    try:
+        data = store.read(existing.key, max(existing.size, 0))
+    except (PixlensError, DecodeError):
+        return False  # unreadable or changing under us: not known to be the same, so never reused
+    return hashlib.sha256(data).hexdigest() == digest
+
+
+def _sha256(path: Path) -> str:
+    """The file's digest; empty for what is not a readable regular file (its copy then fails with the reason)."""
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a named pipe must not block the run
+    except OSError:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
 
 
 def _sniffs(path: Path) -> bool:

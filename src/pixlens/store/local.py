@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -10,11 +11,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from pixlens.errors import DecodeError, StoreError
+from pixlens.errors import DecodeError, ObjectExistsError, StoreError
 from pixlens.store.base import ObjectInfo, looks_like_image_name
+from pixlens.store.names import key_from_name, name_from_key, printable
 
 SNIFF_BYTES = 64
 UNREADABLE = "unreadable"
+ORIGIN_ATTRIBUTE = "user.pixlens.origin"  # the path a copied-in file came from (an extended attribute)
+PARTIAL_PREFIX = ".pixlens-"  # temporary copies: .pixlens-<pid>-<random>.part, short whatever the name
 
 
 class LocalStore:
@@ -32,9 +36,9 @@ class LocalStore:
     # -- keys ----
     def path_of(self, key: str) -> Path:
         parts = PurePosixPath(key).parts
-        if not parts or key.startswith("/") or any(part in ("..", ".", "") for part in parts):
-            raise StoreError(f"invalid key {key!r}: keys are relative paths without '..'")
-        return self.root.joinpath(*parts)
+        if not parts or key.startswith("/") or "\0" in key or any(part in ("..", ".", "") for part in parts):
+            raise StoreError(f"invalid key {printable(key)!r}: keys are relative paths without '..'")
+        return self.root.joinpath(*(name_from_key(part) for part in parts))
 
     def key_for(self, path: Path) -> str | None:
         absolute = Path(os.path.abspath(path))
@@ -42,7 +46,7 @@ class LocalStore:
         for candidate in (absolute, Path(os.path.realpath(absolute.parent)) / absolute.name):
             for base in (self.root, root):
                 if candidate.is_relative_to(base) and candidate != base:
-                    return candidate.relative_to(base).as_posix()
+                    return key_from_name(candidate.relative_to(base).as_posix())
         return None
 
     # -- listing ----
@@ -57,9 +61,10 @@ class LocalStore:
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
             for name in sorted(files):
                 if name.startswith("."):
+                    _sweep_partial(Path(directory) / name)
                     continue
                 path = Path(directory) / name
-                key = path.relative_to(self.root).as_posix()
+                key = key_from_name(path.relative_to(self.root).as_posix())
                 info = self._info(key, path)
                 if info.etag.startswith(UNREADABLE) or looks_like_image_name(name) or sniffs_as_image(path):
                     yield info
@@ -77,7 +82,10 @@ class LocalStore:
         except OSError as exc:
             # Listed all the same: it becomes a failed record with the reason, never a silent skip.
             return ObjectInfo(key, -1, f"{UNREADABLE}:{exc.errno}")
-        return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}")
+        # The inode and the change time tell a replaced file from the old one even when its size and modification
+        # time are the same (copied with them kept, or set back); a changed etag only makes the pipeline hash the
+        # file, and an unchanged hash still skips the analysis.
+        return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}-{st.st_ctime_ns:x}")
 
     # -- bytes ----
     def read(self, key: str, max_bytes: int) -> bytes:
@@ -89,7 +97,7 @@ class LocalStore:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise StoreError(f"not a regular file ({_kind(st.st_mode)}): {path}")
+                raise StoreError(f"not a regular file ({_kind(st.st_mode)}): {_text(path)}")
             if st.st_size > max_bytes:
                 raise DecodeError(f"file too large: {st.st_size / 1e6:,.1f} MB, limit {max_bytes / 1e6:,.1f} MB")
             chunks: list[bytes] = []
@@ -105,21 +113,100 @@ class LocalStore:
         finally:
             os.close(fd)
 
-    def put_file(self, key: str, source: Path) -> ObjectInfo:
+    def put_file(self, key: str, source: Path, overwrite: bool = True, origin: str | None = None) -> ObjectInfo:
         target = self.path_of(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(handle)
         try:
-            shutil.copy2(source, temp_name)
-            os.replace(temp_name, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            prefix = f"{PARTIAL_PREFIX}{os.getpid()}-"
+            handle, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
         except OSError as exc:
-            Path(temp_name).unlink(missing_ok=True)
-            raise StoreError(f"cannot copy {source} into the store: {_explain(exc, source)}") from exc
+            raise StoreError(f"cannot copy {_text(source)} into the store: {_explain(exc, target)}") from exc
+        os.close(handle)
+        temp = Path(temp_name)
+        try:
+            _copy_regular(source, temp)
+            if origin is not None:
+                _set_origin(temp, origin)
+            if overwrite:
+                os.replace(temp, target)
+            else:
+                _link_new(temp, target)
+        except ObjectExistsError:
+            raise
+        except OSError as exc:
+            raise StoreError(f"cannot copy {_text(source)} into the store: {_explain(exc, source)}") from exc
+        finally:
+            temp.unlink(missing_ok=True)
         return self._info(key, target)
+
+    def origin(self, key: str) -> str | None:
+        try:
+            return os.fsdecode(os.getxattr(self.path_of(key), ORIGIN_ATTRIBUTE, follow_symlinks=False))
+        except OSError:  # none recorded, or a file system without extended attributes
+            return None
 
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
+
+
+def _copy_regular(source: Path, temp: Path) -> None:
+    """Copy a regular file's bytes and times; anything else (a pipe, a device, a folder) is refused unread."""
+    fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({_kind(mode)})")
+        with open(fd, "rb", closefd=False) as reader, temp.open("wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            writer.flush()
+            os.fsync(writer.fileno())
+    finally:
+        os.close(fd)
+    shutil.copystat(source, temp)
+
+
+def _set_origin(path: Path, origin: str) -> None:
+    # Without extended attributes, a changed source arrives as a new copy: never over another file.
+    with contextlib.suppress(OSError):
+        os.setxattr(path, ORIGIN_ATTRIBUTE, os.fsencode(origin))
+
+
+def _link_new(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` unless that name is taken (atomically, even between processes)."""
+    try:
+        os.link(temp, target)
+    except FileExistsError as exc:
+        raise ObjectExistsError(f"{target} exists") from exc
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        # No hard links here (FAT, some network shares): claim the name first, then fill it.
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError as exists:
+            raise ObjectExistsError(f"{target} exists") from exists
+        os.replace(temp, target)
+
+
+def _sweep_partial(path: Path) -> None:
+    """Remove a temporary copy left behind by a copy-in that was killed (its process is gone)."""
+    name = path.name
+    if not (name.startswith(PARTIAL_PREFIX) and name.endswith(".part")):
+        return
+    pid = name[len(PARTIAL_PREFIX) :].split("-", 1)[0]
+    if pid.isdigit() and _alive(int(pid)):
+        return
+    path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def sniffs_as_image(path: Path) -> bool:
@@ -146,9 +233,17 @@ def _explain(exc: OSError, path: Path) -> str:
         errno.EPERM: "permission denied",
         errno.EISDIR: "is a directory, not a file",
         errno.EIO: "input/output error (damaged disk or network share?)",
+        errno.ENOSPC: "no space left on the disk",
+        errno.ENAMETOOLONG: "file name too long",
+        errno.EROFS: "read-only file system",
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
-    return f"{reason}: {path}"
+    return f"{reason}: {_text(path)}"
+
+
+def _text(path: Path) -> str:
+    """A path inside a message that is stored and shown: valid text whatever bytes its name holds."""
+    return printable(key_from_name(str(path)))
 
 
 def _kind(mode: int) -> str:
