@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,10 @@ from pixlens.config import load_settings
 from pixlens.service import Pixlens
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+# The user's data folder is where a home is looked for last: the tests (and the commands they start) never use
+# the real one.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="pixlens-tests-data-")
 
 
 def sample_files() -> list[str]:

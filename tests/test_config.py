@@ -63,3 +63,21 @@ def test_configuration_reference_is_current() -> None:
     assert (ROOT / "docs" / "CONFIGURATION.md").read_text() == module.render(), (
         "docs/CONFIGURATION.md is stale: run scripts/gen_config_docs.py"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[labels]\nmin_confidense = 70\n", "[decode]\nmax_byte = 10\n", "[faces]\n[faces.extra]\nx = 1\n"],
+)
+def test_a_misspelt_setting_in_a_table_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pixlens.toml").write_text(text)
+
+    with pytest.raises(ConfigError, match="Extra inputs are not permitted"):
+        load_settings(tmp_path)
+
+
+def test_a_misspelt_nested_environment_variable_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXLENS_LABELS__MIN_CONFIDENSE", "70")
+
+    with pytest.raises(ConfigError, match="min_confidense"):
+        load_settings(tmp_path)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -20,6 +21,9 @@ from pixlens.config import KNOWN_ANALYZERS, load_settings
 from pixlens.errors import ConfigError, PixlensError, QueryError
 from pixlens.pipeline import Outcome, Result
 from pixlens.service import Pixlens
+from pixlens.store.names import key_from_name, printable
+
+MAX_OFFSET = 2**63 - 1  # SQLite's largest integer
 
 app = typer.Typer(
     help="Make a pile of images searchable by what is in them: analyse, catalogue, search. Offline.",
@@ -34,8 +38,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 
 class State:
-    def __init__(self, home: Path | None, store: str | None, catalog: str | None, features: str | None) -> None:
-        self.home, self.store, self.catalog = home, store, catalog
+    def __init__(
+        self,
+        home: Path | None,
+        store: str | None,
+        catalog: str | None,
+        features: str | None,
+        moves: tuple[bool, bool] = (False, False),
+    ) -> None:
+        self.home, self.store, self.catalog, self.moves = home, store, catalog, moves
         self.analyzers = [name.strip() for name in features.split(",") if name.strip()] if features else None
         self._lens: Pixlens | None = None
 
@@ -46,7 +57,7 @@ class State:
     def lens(self) -> Pixlens:
         if self._lens is None:
             settings = load_settings(self.home, store=self.store, catalog=self.catalog, analyzers=self.analyzers)
-            self._lens = Pixlens(settings)
+            self._lens = Pixlens(settings, *self.moves)
         return self._lens
 
 
@@ -61,14 +72,25 @@ def main_options(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option(help="Folder for the catalog and pixlens.toml (env PIXLENS_HOME; default ./.pixlens)"),
+        typer.Option(
+            help="Folder for the catalog and pixlens.toml (env PIXLENS_HOME; default: the nearest .pixlens in or "
+            "above the working folder, else ~/.local/share/pixlens)"
+        ),
     ] = None,
     store: Annotated[
-        str | None, typer.Option(help="Folder of the images (env PIXLENS_STORE; default <home>/images)")
+        str | None,
+        typer.Option(help="Folder of the images (env PIXLENS_STORE; default: the home's own, first <home>/images)"),
     ] = None,
     catalog: Annotated[
-        str | None, typer.Option(help="Catalog URL (env PIXLENS_CATALOG; default sqlite:///<home>/catalog.db)")
+        str | None,
+        typer.Option(help="Catalog URL (env PIXLENS_CATALOG; default: the home's own, first <home>/catalog.db)"),
     ] = None,
+    move_store: Annotated[
+        bool, typer.Option(help="Point the home at the --store given, instead of the one it recorded.")
+    ] = False,
+    move_catalog: Annotated[
+        bool, typer.Option(help="Point the home at the --catalog given, instead of the one it recorded.")
+    ] = False,
     features: Annotated[
         str | None,
         typer.Option(
@@ -82,7 +104,7 @@ def main_options(
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    ctx.obj = State(home, store, catalog, features)
+    ctx.obj = State(home, store, catalog, features, (move_store, move_catalog))
     ctx.call_on_close(ctx.obj.close)  # saves the vector index, closes the catalog
 
 
@@ -97,8 +119,18 @@ def _print_pairs(
         return
     table = Table(*headers, box=None)
     for name, amount in rows:
-        table.add_row(name, value.format(amount))
+        table.add_row(_shown(name), value.format(amount))
     out.print(table)
+
+
+def _shown(key: str) -> str:
+    """A key for the terminal: control characters and undecodable bytes escaped, no Rich markup."""
+    return escape(printable(key))
+
+
+def _shown_path(path: str) -> str:
+    """A file path as the system gave it, for the terminal (as :func:`_shown`)."""
+    return _shown(key_from_name(path))
 
 
 def _lens(ctx: typer.Context) -> Pixlens:
@@ -138,7 +170,9 @@ def ingest(
 ) -> None:
     """Analyse images: files inside the store in place, others copied into it.
 
-    Exits with status 1 when some images failed (each failure is recorded with its reason).
+    A copy keeps its folder's name (ingest ~/a/holiday: holiday/...) and never replaces another file: a name
+    taken by different content gets "name (2).jpg"; the same bytes are not copied twice.
+    Exits with status 1 when some images failed or could not be read (each is named with its reason).
 
     Example: pixlens ingest ~/Pictures/holiday
     """
@@ -159,22 +193,40 @@ def ingest(
 
         report = lens.ingest(paths, on_collected=collected, on_result=done)
         progress.update(task, completed=len(report.collected.objects))
+    collected_ = report.collected
     counts = _summary(report.results)
     counts["unchanged"] += report.skipped_unchanged
-    for path, reason in report.collected.skipped:
-        err.print(f"[yellow]skipped[/] {path}: {reason}")
+    for path, reason in collected_.skipped:
+        err.print(f"[yellow]skipped[/] {_shown_path(path)}: {_shown_path(reason)}", highlight=False)
+    for path, key in collected_.renamed:
+        err.print(f"copied {_shown_path(path)} as {_shown(key)}: its own name holds another file", highlight=False)
+    for path, reason in collected_.failed:
+        err.print(f"[red]failed[/] {_shown_path(path)}: {_shown_path(reason)}", highlight=False)
     if as_json:
-        _emit({"summary": counts, "copied": report.collected.copied, "skipped": len(report.collected.skipped)})
+        for path, reason in collected_.failed:
+            _emit({"Path": key_from_name(path), "Outcome": "failed", "Error": key_from_name(reason)})
+        _emit(
+            {
+                "summary": counts,
+                "copied": collected_.copied,
+                "already_in_store": collected_.already_stored,
+                "renamed": [{"Path": key_from_name(path), "ImageName": key} for path, key in collected_.renamed],
+                "skipped": len(collected_.skipped),
+                "not_brought_in": len(collected_.failed),
+            }
+        )
     else:
         for result in report.results:
             if result.outcome is Outcome.FAILED:
-                err.print(f"[red]failed[/] {result.key}: {result.error}")
+                err.print(f"[red]failed[/] {_shown(result.key)}: {_shown_path(result.error or '')}", highlight=False)
         err.print(
-            f"{len(report.collected.objects)} images: {counts['analyzed']} analysed, {counts['unchanged']} unchanged, "
-            f"{counts['failed']} failed, {counts['vanished']} vanished; {report.collected.copied} copied into "
-            f"{lens.store.describe()}, {len(report.collected.skipped)} skipped"
+            f"{len(collected_.objects)} images: {counts['analyzed']} analysed, {counts['unchanged']} unchanged, "
+            f"{counts['failed']} failed, {counts['vanished']} vanished; {collected_.copied} copied into "
+            f"{escape(lens.store.describe())} ({collected_.already_stored} already there), "
+            f"{len(collected_.failed)} could not be read, {len(collected_.skipped)} skipped (not images)",
+            highlight=False,
         )
-    if counts["failed"]:
+    if counts["failed"] or collected_.failed:
         raise typer.Exit(1)
 
 
@@ -183,16 +235,22 @@ def reconcile(
     ctx: typer.Context,
     retry_failed: Annotated[bool, typer.Option(help="Also retry images that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Only say what would be done.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Forget deleted images even when they are a large share of the catalog.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Analyse whatever the catalog lacks or has stale (new, changed, pending, older models); drop deleted images.
+
+    Refuses to forget more than reconcile_max_delete (default half) of the catalog at once without --yes: a store
+    that is unmounted or the wrong folder is not a reason to forget every image.
 
     Example: pixlens reconcile --dry-run
     """
     lens = _lens(ctx)
     plan = lens.plan_reconcile(retry_failed)
     if not dry_run:
-        lens.apply_reconcile(plan)
+        lens.apply_reconcile(plan, confirmed=yes)
         with _progress() as progress:
             task = progress.add_task("reconciling", total=len(plan.jobs()), failed=0)
             plan.results = lens.run(plan.jobs(), lambda result: progress.update(task, advance=1))
@@ -215,25 +273,25 @@ def watch(ctx: typer.Context) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    err.print(f"watching {lens.store.describe()} (Ctrl-C to stop)")
+    err.print(f"watching {escape(lens.store.describe())} (Ctrl-C to stop)", highlight=False)
 
     def event(kind: str, key: str) -> None:
-        err.print(f"{kind} {key}")
+        err.print(f"{kind} {_shown(key)}", highlight=False)
 
     def done(result: Result) -> None:
-        detail = f": {result.error}" if result.error else ""
-        err.print(f"{result.outcome.value} {result.key}{detail}")
+        detail = f": {escape(result.error)}" if result.error else ""
+        err.print(f"{result.outcome.value} {_shown(result.key)}{detail}", highlight=False)
 
     lens.watch(stop, on_result=done, on_event=event)
     err.print("stopped")
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # "-person" is a query (NOT person), not an option
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help='e.g. cars, "dog AND NOT cat", "teddy bear", dog>=80, animal')],
+    query: Annotated[str, typer.Argument(help='e.g. cars, "dog AND NOT cat", "teddy bear", dog>=80, -person')],
     limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many hits.")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many hits (paging).")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many hits (paging).")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Find images by what is in them, best match first. See docs/SEARCH.md for the query language.
@@ -244,11 +302,11 @@ def search(
     try:
         result = lens.search(query, limit=limit, offset=offset)
     except QueryError as exc:
-        err.print(f"[red]invalid query:[/] {exc.pointer()}", highlight=False)
+        err.print(f"[red]invalid query:[/] {escape(exc.pointer())}", highlight=False)
         raise typer.Exit(2) from exc
     for word, suggestions in result.unknown.items():
         hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
-        err.print(f"[yellow]no label matches {word!r}{hint}[/]")
+        err.print(f"[yellow]no label matches {escape(repr(word))}{escape(hint)}[/]", highlight=False)
     if as_json:
         for hit in result.hits:
             print(
@@ -267,9 +325,10 @@ def search(
     table = Table("image", "score", "matched labels", box=None)
     for hit in result.hits:
         matched = ", ".join(f"{name} {conf:.0f}" for name, conf in sorted(hit.matched.items(), key=lambda x: -x[1]))
-        table.add_row(hit.key, f"{hit.score:.1f}", matched)
+        table.add_row(_shown(hit.key), f"{hit.score:.1f}", escape(matched))
     out.print(table)
-    err.print(f"{result.total} images match {query!r}" + (f" (showing {len(result.hits)})" if result.hits else ""))
+    showing = f" (showing {len(result.hits)})" if result.hits else ""
+    err.print(f"{result.total} images match {escape(repr(query))}{showing}", highlight=False)
 
 
 @app.command()
@@ -278,9 +337,10 @@ def show(ctx: typer.Context, key: Annotated[str, typer.Argument(help="The image'
 
     Example: pixlens show samples/chelsea.png
     """
+    key = key_from_name(key)
     record = _lens(ctx).show(key)
     if record is None:
-        err.print(f"[red]no image {key!r} in the catalog[/]")
+        err.print(f"[red]no image {escape(repr(printable(key)))} in the catalog[/]", highlight=False)
         raise typer.Exit(1)
     print(record.model_dump_json(indent=2))
 
@@ -297,8 +357,9 @@ def similar(
     Example: pixlens similar samples/chelsea.png --limit 5
     """
     lens = _lens(ctx)
+    key = key_from_name(key)
     if lens.show(key) is None:
-        err.print(f"[red]no image {key!r} in the catalog[/]")
+        err.print(f"[red]no image {escape(repr(printable(key)))} in the catalog[/]", highlight=False)
         raise typer.Exit(1)
     found = lens.similar(key, limit)
     _print_pairs(found, ("ImageName", "Similarity"), ("image", "similarity"), as_json, "{:.3f}")
@@ -322,7 +383,7 @@ def duplicates(ctx: typer.Context, as_json: JsonOption = False) -> None:
         kind = "identical" if group.identical else "near duplicates"
         out.print(f"[bold]group {number}[/] ({len(group.keys)} images, {kind})")
         for key in group.keys:
-            out.print(f"  {key}")
+            out.print(f"  {_shown(key)}", highlight=False)
     err.print(f"{len(groups)} groups of duplicates")
 
 
@@ -345,7 +406,7 @@ def people(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     table = Table("person", "name", "faces", "images", box=None)
     for row in rows:
-        table.add_row(str(row.id), row.name or "", str(row.faces), str(row.images))
+        table.add_row(str(row.id), escape(printable(row.name or "")), str(row.faces), str(row.images))
     out.print(table)
     err.print(f"{len(rows)} people; search one with: pixlens search person:<name or number>")
 
@@ -397,7 +458,11 @@ def main() -> None:
     try:
         app()
     except (ConfigError, PixlensError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    except OSError as exc:  # the machine said no (permissions, a full disk...): a message, not a traceback
+        err.print(f"[red]error:[/] {escape(str(exc))} (pixlens -vv ... for details)", highlight=False)
+        logging.getLogger(__name__).debug("error", exc_info=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,13 @@ KNOWN_ANALYZERS = ("labels", "text", "faces", "moderation", "properties", "embed
 SETTINGS_FILE = "pixlens.toml"
 
 
-class LabelSettings(BaseModel):
+class Section(BaseModel):
+    """A table of settings: a key it does not know is an error, not silently ignored (a misspelt setting)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelSettings(Section):
     """What the label analyser keeps (Rekognition's DetectLabels settings)."""
 
     classifier: Literal["efficientnet_lite2", "efficientnet_lite0"] = Field(
@@ -43,13 +49,13 @@ class LabelSettings(BaseModel):
     exclude_categories: list[str] = Field(default_factory=list, description="Drop labels in these categories.")
 
 
-class TextSettings(BaseModel):
+class TextSettings(Section):
     """Text in images (Rekognition's DetectText)."""
 
     min_confidence: float = Field(50.0, ge=0, le=100, description="Lines read with less confidence are dropped.")
 
 
-class FaceSettings(BaseModel):
+class FaceSettings(Section):
     """Faces (Rekognition's DetectFaces) and people."""
 
     min_confidence: float = Field(90.0, ge=0, le=100, description="Faces found with less confidence are dropped.")
@@ -59,27 +65,27 @@ class FaceSettings(BaseModel):
     )
 
 
-class ModerationSettings(BaseModel):
+class ModerationSettings(Section):
     """Unsafe content (Rekognition's DetectModerationLabels)."""
 
     min_confidence: float = Field(50.0, ge=0, le=100, description="From this confidence an image is unsafe.")
     hide_unsafe: bool = Field(True, description="Search leaves unsafe images out unless the query asks (is:unsafe).")
 
 
-class PropertySettings(BaseModel):
+class PropertySettings(Section):
     """Colours and quality (Rekognition's ImageProperties)."""
 
     max_colors: int = Field(5, ge=1, le=20, description="At most this many dominant colours per image.")
 
 
-class ThumbnailSettings(BaseModel):
+class ThumbnailSettings(Section):
     """The WebP thumbnail kept for each image in <home>/thumbnails."""
 
     size: int = Field(256, ge=32, le=1024, description="Longer side of a thumbnail, in pixels.")
     quality: int = Field(80, ge=1, le=100, description="WebP quality of thumbnails.")
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Section):
     """The image embedding behind "more like this" and near-duplicates."""
 
     model: Literal["efficientnet_lite0", "efficientnet_lite2"] = Field(
@@ -91,7 +97,7 @@ class EmbeddingSettings(BaseModel):
     )
 
 
-class DecodeSettings(BaseModel):
+class DecodeSettings(Section):
     """Hard limits applied before and during decoding."""
 
     max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Larger files are refused unread.")
@@ -107,9 +113,20 @@ class Settings(BaseSettings):
         env_prefix="PIXLENS_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    home: Path = Field(DEFAULT_HOME, description="Folder that holds the catalog, thumbnails and pixlens.toml.")
-    store: str = Field("", description="Folder (or file:// URL) of the images; default <home>/images.")
-    catalog: str = Field("", description="Catalog URL; default sqlite:///<home>/catalog.db.")
+    home: Path = Field(
+        DEFAULT_HOME,
+        description="Folder that holds the catalog, thumbnails and pixlens.toml (default: the nearest .pixlens "
+        "in or above the working folder, else the user's data folder).",
+    )
+    store: str = Field(
+        "",
+        description="Folder (or file:// URL) of the images; default: the one the home recorded at first use, "
+        "first <home>/images.",
+    )
+    catalog: str = Field(
+        "",
+        description="Catalog URL; default: the one the home recorded at first use, first sqlite:///<home>/catalog.db.",
+    )
     analyzers: list[str] = Field(
         default_factory=lambda: list(KNOWN_ANALYZERS),
         description="What to analyse (Rekognition's Features): any of " + ", ".join(KNOWN_ANALYZERS) + ".",
@@ -125,6 +142,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(8, ge=1, le=256, description="Images per model batch.")
     watch_settle_seconds: float = Field(
         1.0, ge=0, le=60, description="The watcher analyses a file once it has been quiet this long."
+    )
+    reconcile_max_delete: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Reconcile deletes at most this share of the catalog at once without --yes (an unmounted or "
+        "emptied store is not a reason to forget every image).",
     )
     reconcile_interval: float = Field(
         600.0, ge=0, description="While watching, reconcile every this many seconds (0: only at start)."
@@ -166,8 +190,11 @@ class Settings(BaseSettings):
 
 
 def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
-    """Settings for a home folder: arguments > PIXLENS_* > <home>/pixlens.toml > defaults."""
-    home_path = Path(home) if home is not None else Path(os.environ.get("PIXLENS_HOME", DEFAULT_HOME))
+    """Settings for a home folder (found as :func:`pixlens.home.find_home` says when not given): arguments >
+    PIXLENS_* > <home>/pixlens.toml > defaults."""
+    from pixlens.home import find_home
+
+    home_path = find_home(home)
     toml_file = home_path / SETTINGS_FILE
 
     class _HomeSettings(Settings):

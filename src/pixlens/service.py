@@ -1,6 +1,6 @@
 """The library API that the CLI (and later the HTTP API) are thin shells over.
 
-lens = Pixlens(load_settings("~/.pixlens"))
+lens = Pixlens(load_settings())          # the home found as pixlens.home says; its store and catalog
 lens.ingest(["~/Photos"])             # copy in (or analyse in place), analyse, catalogue
 lens.search("dog AND NOT cat").hits   # ranked hits
 """
@@ -20,7 +20,9 @@ from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
+from pixlens.errors import PixlensError
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
+from pixlens.home import bind
 from pixlens.imageio import DecodeLimits
 from pixlens.pipeline import Job, Outcome, Pipeline, Result
 from pixlens.queue.local import LocalQueue
@@ -42,10 +44,13 @@ class IngestReport:
     skipped_unchanged: int = 0  # already catalogued with the same content and models: not even read
 
 
+class ReconcileRefusedError(PixlensError):
+    """Reconcile would forget more of the catalog at once than the settings allow."""
+
+
 class Pixlens:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+    def __init__(self, settings: Settings, move_store: bool = False, move_catalog: bool = False) -> None:
+        self.settings = bind(settings, move_store, move_catalog)
 
     # -- parts (built on first use: a search never loads the models) --------------------------------------------
     @cached_property
@@ -120,10 +125,35 @@ class Pixlens:
         plan.results = self.run(plan.jobs(), on_result)
         return plan
 
-    def apply_reconcile(self, plan: ReconcilePlan) -> ReconcilePlan:
+    def apply_reconcile(self, plan: ReconcilePlan, confirmed: bool = False) -> ReconcilePlan:
+        """Carry out a plan: forget deleted images, mark the jobs pending. ReconcileRefusedError, with nothing changed,
+        when the plan would forget more than ``reconcile_max_delete`` of the catalog and is not ``confirmed``."""
+        if not confirmed:
+            self._check_deletions(plan)
         self.catalog.delete(plan.deleted)
         self.catalog.mark_pending(((job.key, job.etag) for job in plan.jobs()), force=True)
         return plan
+
+    def _reconcile_while_watching(self) -> list[Job]:
+        """A watcher's reconcile: a refused mass deletion is logged and left out, the rest still done."""
+        plan = self.plan_reconcile()
+        try:
+            self.apply_reconcile(plan)
+        except ReconcileRefusedError as exc:
+            log.error("%s", exc)
+            plan.deleted = []
+            self.apply_reconcile(plan, confirmed=True)
+        return plan.jobs()
+
+    def _check_deletions(self, plan: ReconcilePlan) -> None:
+        deleted, catalogued = len(plan.deleted), plan.catalogued
+        share = self.settings.reconcile_max_delete
+        if deleted > 1 and deleted > share * catalogued:
+            raise ReconcileRefusedError(
+                f"reconcile would forget {deleted} of the {catalogued} catalogued images: their files are gone from "
+                f"{self.store.describe()}. Is the store unmounted, or the wrong folder? Nothing was changed; "
+                f"if they really were deleted, run again with --yes (limit: reconcile_max_delete = {share:g})."
+            )
 
     # -- questions ----
     def searcher(self) -> Searcher:
@@ -159,7 +189,7 @@ class Pixlens:
         return self.catalog.labels()
 
     def stats(self) -> dict[str, object]:
-        return {"store": self.store.describe(), **self.catalog.stats()}
+        return {"home": str(self.settings.home), "store": self.store.describe(), **self.catalog.stats()}
 
     def watch(
         self,
@@ -175,7 +205,7 @@ class Pixlens:
             self.catalog,
             settle_seconds=self.settings.watch_settle_seconds,
             on_event=on_event,
-            reconcile=lambda: self.apply_reconcile(self.plan_reconcile()).jobs(),
+            reconcile=self._reconcile_while_watching,
             reconcile_interval=self.settings.reconcile_interval,
         )
 
@@ -189,7 +219,7 @@ class Pixlens:
 
         watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
-            plan = self.apply_reconcile(self.plan_reconcile())
-            self.queue().run(itertools.chain(plan.jobs(), watcher.jobs(stop)), reported, stop)
+            jobs = self._reconcile_while_watching()
+            self.queue().run(itertools.chain(jobs, watcher.jobs(stop)), reported, stop)
         finally:
             watcher.stop()

@@ -25,6 +25,7 @@ class ReconcilePlan:
     retried: list[Job] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
+    catalogued: int = 0  # images in the catalog when the plan was made
 
     def jobs(self) -> list[Job]:
         return [*self.new, *self.changed, *self.pending, *self.outdated, *self.retried]
@@ -46,6 +47,7 @@ def plan_reconcile(
     plan = ReconcilePlan()
     in_store = {info.key: info.etag for info in store.list()}
     for state in catalog.states():
+        plan.catalogued += 1
         etag = in_store.pop(state.key, None)
         if etag is None:
             plan.deleted.append(state.key)
