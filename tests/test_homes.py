@@ -215,3 +215,18 @@ def test_a_damaged_home_json_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=BINDING_FILE):
         make_lens(tmp_path / "H")
+
+
+def test_init_makes_a_home_here_that_commands_below_find(tmp_path: Path) -> None:
+    store = photos(tmp_path / "Pictures", ("chelsea.png",))
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+
+    made = cli("--store", store, "init", "--json", cwd=project)
+
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["home"] == str(project / ".pixlens")
+    done = cli("--features", "labels", "ingest", store, cwd=project / "sub")  # analysed in place, in that home
+    assert done.returncode == 0, done.stderr
+    found = cli("search", "cat", "--json", cwd=project / "sub")
+    assert [json.loads(line)["ImageName"] for line in found.stdout.splitlines()] == ["chelsea.png"]

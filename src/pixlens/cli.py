@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from rich.table import Table
 from pixlens import __version__
 from pixlens.config import KNOWN_ANALYZERS, load_settings
 from pixlens.errors import ConfigError, PixlensError, QueryError
+from pixlens.home import HOME_FOLDER, describe
 from pixlens.pipeline import Outcome, Result
 from pixlens.service import Pixlens
 from pixlens.store.names import key_from_name, printable
@@ -160,6 +162,23 @@ def _summary(results: list[Result]) -> dict[str, int]:
     for result in results:
         counts[result.outcome.value] += 1
     return counts
+
+
+@app.command()
+def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Make (or show) a home in the working folder, ./.pixlens: pixlens run here or in any folder below uses it.
+
+    Example: pixlens --store ~/Pictures init   (a home here for the photos in ~/Pictures, analysed in place)
+    """
+    state: State = ctx.obj
+    if state.home is None:
+        state.home = Path(os.environ.get("PIXLENS_HOME") or HOME_FOLDER)
+    where = describe(state.lens().settings)
+    if as_json:
+        print(json.dumps(where))
+        return
+    for name, place in where.items():
+        out.print(f"{name:>13}: {escape(place)}", highlight=False)
 
 
 @app.command()
