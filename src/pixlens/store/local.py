@@ -238,6 +238,8 @@ def _explain(exc: OSError, path: Path) -> str:
         errno.EROFS: "read-only file system",
     }
     reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        reason = f"broken symbolic link (its target {_text(Path(os.readlink(path)))} does not exist)"
     return f"{reason}: {_text(path)}"
 
 
