@@ -273,6 +273,9 @@ def reconcile(
         with _progress() as progress:
             task = progress.add_task("reconciling", total=len(plan.jobs()), failed=0)
             plan.results = lens.run(plan.jobs(), lambda result: progress.update(task, advance=1))
+    refusal = lens.deletion_refusal(plan) if dry_run and not yes else None
+    if refusal is not None:
+        err.print(f"[yellow]warning:[/] {escape(refusal)}", highlight=False)
     summary: dict[str, Any] = {**plan.summary(), **({} if dry_run else {"outcomes": _summary(plan.results)})}
     if as_json:
         _emit(summary)

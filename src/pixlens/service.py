@@ -128,8 +128,9 @@ class Pixlens:
     def apply_reconcile(self, plan: ReconcilePlan, confirmed: bool = False) -> ReconcilePlan:
         """Carry out a plan: forget deleted images, mark the jobs pending. ReconcileRefusedError, with nothing changed,
         when the plan would forget more than ``reconcile_max_delete`` of the catalog and is not ``confirmed``."""
-        if not confirmed:
-            self._check_deletions(plan)
+        refusal = None if confirmed else self.deletion_refusal(plan)
+        if refusal is not None:
+            raise ReconcileRefusedError(refusal)
         self.catalog.delete(plan.deleted)
         self.catalog.mark_pending(((job.key, job.etag) for job in plan.jobs()), force=True)
         return plan
@@ -145,15 +146,17 @@ class Pixlens:
             self.apply_reconcile(plan, confirmed=True)
         return plan.jobs()
 
-    def _check_deletions(self, plan: ReconcilePlan) -> None:
+    def deletion_refusal(self, plan: ReconcilePlan) -> str | None:
+        """Why the plan's deletions need confirming (more than ``reconcile_max_delete`` of the catalog), or None."""
         deleted, catalogued = len(plan.deleted), plan.catalogued
         share = self.settings.reconcile_max_delete
-        if deleted > 1 and deleted > share * catalogued:
-            raise ReconcileRefusedError(
-                f"reconcile would forget {deleted} of the {catalogued} catalogued images: their files are gone from "
-                f"{self.store.describe()}. Is the store unmounted, or the wrong folder? Nothing was changed; "
-                f"if they really were deleted, run again with --yes (limit: reconcile_max_delete = {share:g})."
-            )
+        if deleted <= 1 or deleted <= share * catalogued:
+            return None
+        return (
+            f"reconcile would forget {deleted} of the {catalogued} catalogued images: their files are gone from "
+            f"{self.store.describe()}. Is the store unmounted, or the wrong folder? Nothing was changed; "
+            f"if they really were deleted, run again with --yes (limit: reconcile_max_delete = {share:g})."
+        )
 
     # -- questions ----
     def searcher(self) -> Searcher:
