@@ -82,6 +82,9 @@ class DecodedImage:
     exif: dict[str, object] = field(default_factory=dict)
     """Only the keys present: ``DateTimeOriginal`` (ISO ``YYYY-MM-DDTHH:MM:SS``), ``Make``, ``Model`` and
     ``GPS`` (``{"Latitude": float, "Longitude": float}`` plus ``"Altitude": float`` when known)."""
+    sha256: str | None = None
+    """The SHA-256 of the file's bytes when the caller knows it (the pipeline does): for what is named after
+    the file's content."""
 
 
 # ----------------------------------------------------------------------------------------------------
