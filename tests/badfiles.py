@@ -94,6 +94,22 @@ def make_truncated_jpeg(directory: Path) -> Path:
     return _write(directory, "truncated.jpg", data[: len(data) // 2])
 
 
+def make_cut_jpeg_with_end_marker(directory: Path) -> Path:
+    """693 bytes that claim 9000 x 9000 pixels: a JPEG's headers and first scan bytes, then its end marker.
+
+    libjpeg fills the missing blocks with flat grey and only warns, so a naive decoder returns a picture.
+    """
+    data = image_bytes(photo(), "JPEG", quality=90)
+    frame = data.index(b"\xff\xc0") + 5  # after the SOF0 marker, its length and the sample precision
+    data = data[:frame] + struct.pack(">HH", 9000, 9000) + data[frame + 4 :]
+    return _write(directory, "cut_with_end.jpg", data[:691] + b"\xff\xd9")
+
+
+def make_truncated_webp(directory: Path) -> Path:
+    data = image_bytes(photo(), "WEBP", quality=80)
+    return _write(directory, "truncated.webp", data[: len(data) // 2])
+
+
 def make_truncated_png(directory: Path) -> Path:
     data = image_bytes(photo(), "PNG")
     return _write(directory, "truncated.png", data[: len(data) // 2])
@@ -241,6 +257,8 @@ CASES: tuple[BadFile, ...] = (
     BadFile("empty", make_empty, "decode", "empty file (0 bytes)"),
     BadFile("truncated_jpeg", make_truncated_jpeg, "decode", "truncated image"),
     BadFile("truncated_png", make_truncated_png, "decode", "truncated image"),
+    BadFile("cut_jpeg_with_end_marker", make_cut_jpeg_with_end_marker, "decode", "truncated image"),
+    BadFile("truncated_webp", make_truncated_webp, "decode", "truncated image"),
     BadFile("corrupt_jpeg", make_corrupt_jpeg, "decode", "corrupt image data"),
     BadFile("corrupt_jpeg_header", make_corrupt_jpeg_header, "decode", "corrupt image data"),
     BadFile("random_bytes_jpg", make_random_bytes_jpg, "decode", "not a supported image format"),

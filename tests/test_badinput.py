@@ -214,6 +214,28 @@ def test_a_fifo_without_an_image_name_inside_the_store_does_not_hang_reconcile(l
     assert [job.key for job in plan.jobs()] == [GOOD[0]]  # type: ignore[attr-defined]
 
 
+@pytest.mark.timeout(90)
+def test_a_failed_special_file_stays_failed_through_reconcile_while_it_exists(lens: Pixlens) -> None:
+    """The listing leaves out a pipe without an image name, but a record of it (from an ingest that named it)
+    must not be "deleted" while the pipe is there: it stays failed, with its reason."""
+    store = lens.settings.store_path
+    store.mkdir(parents=True, exist_ok=True)
+    fifo = store / "pipe"
+    os.mkfifo(fifo)
+    report = run_with_timeout(lambda: lens.ingest([fifo]), [fifo])
+    assert [result.outcome for result in report.results] == [Outcome.FAILED]  # type: ignore[attr-defined]
+
+    plan = run_with_timeout(lens.reconcile, [fifo])
+
+    assert plan.deleted == []  # type: ignore[attr-defined]
+    rec = fresh(lens, "pipe")
+    assert rec.Status is Status.FAILED
+    assert rec.Error is not None and rec.Error.startswith("not a regular file (a named pipe)")
+    fifo.unlink()
+    assert lens.reconcile().deleted == ["pipe"]
+    assert lens.show("pipe") is None
+
+
 # -- a file that vanishes mid-run --------------------------------------------------------------------------
 def test_a_file_deleted_between_collect_and_analysis_vanishes_from_the_catalog(
     lens: Pixlens, monkeypatch: pytest.MonkeyPatch

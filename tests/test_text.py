@@ -92,10 +92,32 @@ def test_interface(analyzer: TextAnalyzer) -> None:
     assert other.version != analyzer.version  # the settings that shape the record are in the version
 
 
-def close(want: str, got: str) -> bool:
-    """Read right but for one character, spaces aside (see test_rendered_strings_are_read)."""
+MAX_CER = 0.1
+"""The character error rate a near reading may have: one character wrong, lost or doubled in ten."""
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edits (insertions, deletions, substitutions) that turn ``a`` into ``b``."""
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other)))
+        previous = current
+    return previous[-1]
+
+
+def cer(want: str, got: str) -> float:
+    """Character error rate of a reading, spaces and letter case aside: edits / characters wanted."""
     a, b = re.sub(r"\s", "", want.casefold()), re.sub(r"\s", "", got.casefold())
-    return len(a) == len(b) or (abs(len(a) - len(b)) <= 1 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.9)
+    return levenshtein(a, b) / max(len(a), 1)
+
+
+def test_cer_tells_a_near_reading_from_a_wrong_one() -> None:
+    assert cer("OPEN 24 HOURS", "open 24 hours") == 0.0
+    assert cer("OPEN 24 HOURS", "OPEN 24 HOUR") <= MAX_CER  # one letter lost
+    assert cer("OPEN 24 HOURS", "XXXX XX XXXXX") > MAX_CER  # same length, nothing right
+    assert cer("OPEN 24 HOURS", "") == 1.0
 
 
 def best_match(text: str, result: Result) -> dict[str, Any]:
@@ -104,7 +126,8 @@ def best_match(text: str, result: Result) -> dict[str, Any]:
 
 def test_rendered_strings_are_read(rendered: list[TextImage], results: list[Result]) -> None:
     """The known strings are read (case-insensitive, spaces normalised). Tolerated, in at most 2 of the lines:
-    one character wrong or doubled, or a space lost between non-English words (which no dictionary restores).
+    a character error rate of at most MAX_CER (one character wrong, lost or doubled in ten), or a space lost
+    between non-English words (which no dictionary restores).
     The recogniser pads the crops of a batch to the widest one, so a line's reading depends a little on the
     other lines in the batch ("Total a amount" beside a short line); read alone, every line here is exact."""
     exact, near = [], []
@@ -116,7 +139,7 @@ def test_rendered_strings_are_read(rendered: list[TextImage], results: list[Resu
                 exact.append(text)
             else:
                 got = best_match(text, result)["DetectedText"]
-                assert close(text, got), (case.name, text, got)
+                assert cer(text, got) <= MAX_CER, (case.name, text, got)
                 near.append((case.name, text, got))
     assert len(near) <= 2, near
     assert len(exact) >= 20
@@ -372,3 +395,69 @@ def test_english_words_are_never_split(word: str) -> None:
 def test_words_run_together_are_split() -> None:
     assert split_token("THANKYOU") == ["THANK", "YOU"]
     assert split_token("OPEN24HOURS") == ["OPEN", "24", "HOURS"]
+
+
+# Everyday phrases that neither the space restoration nor these tests were tuned on (PHRASES were).
+HELD_OUT = [
+    "Keep this door closed",
+    "Staff only beyond this point",
+    "Please take a number",
+    "Wet floor",
+    "Open Monday to Friday",
+    "Free parking after six",
+    "Pull to open",
+    "Library hours",
+    "Ring the bell for service",
+    "Do not feed the animals",
+    "Fire alarm test today",
+    "Lost and found",
+    "Happy birthday to you",
+    "Buy one get one free",
+    "Mind the gap",
+    "Quiet please",
+    "Sale ends this weekend",
+    "Turn off the lights",
+    "Visitors must sign in",
+    "Hot drinks served all day",
+]
+
+
+def gaps(text: str) -> set[int]:
+    """The positions in ``text`` without spaces that a space precedes."""
+    spaces, count = set(), 0
+    for char in " ".join(text.split()):
+        if char == " ":
+            spaces.add(count)
+        else:
+            count += 1
+    return spaces
+
+
+def test_held_out_phrases_are_read_with_their_spaces(analyzer: TextAnalyzer) -> None:
+    """Rendered held-out phrases, read end to end. Measured: 20/20 lines exact, 56/56 spaces, CER 0.
+    Bounds: every line within MAX_CER, at least 52 of the 56 spaces and no more than 2 false ones."""
+    images = [render(f"held-out-{i}", [p], size=44, canvas=(900, 200)) for i, p in enumerate(HELD_OUT)]
+    read = [" ".join(e["DetectedText"] for e in lines(r)) for r in run(analyzer, [decoded(c.image) for c in images])]
+    found = false = 0
+    for phrase, got in zip(HELD_OUT, read, strict=True):
+        assert got and cer(phrase, got) <= MAX_CER, (phrase, got)
+        if norm(got).replace(" ", "") == norm(phrase).replace(" ", ""):
+            found += len(gaps(phrase) & gaps(got))
+            false += len(gaps(got) - gaps(phrase))
+    assert sum(len(gaps(phrase)) for phrase in HELD_OUT) == 56
+    assert found >= 52 and false <= 2, (found, false)
+
+
+def test_space_restoration_on_held_out_phrases() -> None:
+    """The dictionary alone on held-out phrases run together, as written and in capitals (the recogniser's
+    usual loss). Measured: 109 of the 112 spaces, none false, 39 of 40 lines exact (it leaves
+    "OpenMondaytoFriday" alone: a capital inside a token reads as camelCase). Bounds: at least 104 spaces
+    (93%), at most 2 false, at least 37 lines exact."""
+    found = false = exact = 0
+    for phrase in HELD_OUT + [phrase.upper() for phrase in HELD_OUT]:
+        restored = restore_spaces(phrase.replace(" ", ""))
+        assert restored.replace(" ", "") == phrase.replace(" ", "")
+        found += len(gaps(phrase) & gaps(restored))
+        false += len(gaps(restored) - gaps(phrase))
+        exact += restored == phrase
+    assert found >= 104 and false <= 2 and exact >= 37, (found, false, exact)

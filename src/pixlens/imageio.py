@@ -15,7 +15,9 @@ bytes, so it:
   failing on malformed EXIF;
 * turns every Pillow failure (and warning) into a :class:`DecodeError` whose message a person understands.
 
-Truncated files fail: ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never set.
+Truncated files fail: ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never set, and a JPEG whose scan data ends
+before its last block fails too, even when an end marker follows (libjpeg fills the missing blocks with flat
+grey and only warns, a warning Pillow drops): see :func:`_jpeg_stream`.
 
 Thread safety: :func:`decode` may be called from several threads. Pillow reports some oddities (corrupt
 EXIF, invalid APNG chunks, its own decompression-bomb check) as Python warnings; the short steps that can
@@ -40,6 +42,7 @@ from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageFile
 
 from pixlens.errors import DecodeError
@@ -79,6 +82,9 @@ class DecodedImage:
     exif: dict[str, object] = field(default_factory=dict)
     """Only the keys present: ``DateTimeOriginal`` (ISO ``YYYY-MM-DDTHH:MM:SS``), ``Make``, ``Model`` and
     ``GPS`` (``{"Latitude": float, "Longitude": float}`` plus ``"Altitude": float`` when known)."""
+    sha256: str | None = None
+    """The SHA-256 of the file's bytes when the caller knows it (the pipeline does): for what is named after
+    the file's content."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -349,6 +355,108 @@ def _size_text(n_bytes: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------
+# JPEG completeness
+
+_JPEG_EOI = b"\xff\xd9"
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
+_HUFFMAN_SEQUENTIAL = frozenset({0xC0, 0xC1})  # baseline, extended sequential (Huffman)
+# Bytes with no 0xFF: decoded as data in an incomplete scan, skipped as stray bytes after a complete one.
+_JPEG_PADDING = bytes(range(0x40, 0x60))
+
+
+@dataclass(frozen=True)
+class _JpegLayout:
+    scan_end: int
+    """Where the first picture's last scan data ends: at its end marker, or the end of the bytes."""
+    single_huffman_scan: bool
+    """One Huffman-coded sequential scan (most camera JPEGs), decodable without the end marker."""
+
+
+def _scan_markers(data: bytes) -> npt.NDArray[np.intp]:
+    """Positions of the markers that can end entropy-coded data: 0xFF followed by a byte that is neither a
+    stuffed zero, a restart marker (RST0-7, inside a scan) nor another 0xFF (a fill byte). Vectorised: a
+    byte-by-byte search costs more than the decoding of a large photo."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    ffs = np.flatnonzero(array[:-1] == 0xFF)
+    following = array[ffs + 1]
+    ends = (following != 0x00) & (following != 0xFF) & ((following < 0xD0) | (following > 0xD7))
+    markers: npt.NDArray[np.intp] = ffs[ends]
+    return markers
+
+
+def _jpeg_layout(data: bytes) -> _JpegLayout | None:
+    """Walk the first picture's markers; None if they are malformed (Pillow then says what is wrong).
+
+    Raises DecodeError for a file that ends inside a marker segment.
+    """
+    pos, scans, frame = 2, 0, 0
+    markers: npt.NDArray[np.intp] | None = None
+    while True:
+        while pos < len(data) and data[pos] == 0xFF and pos + 1 < len(data) and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes before a marker
+        if pos + 1 >= len(data):
+            return _JpegLayout(len(data), scans == 1 and frame in _HUFFMAN_SEQUENTIAL) if scans else None
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return _JpegLayout(pos, scans == 1 and frame in _HUFFMAN_SEQUENTIAL) if scans else None
+        if marker in _STANDALONE_MARKERS:
+            pos += 2
+            continue
+        if marker < 0xC0:
+            return None  # not a marker: corrupt, not cut
+        segment_end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if segment_end > len(data):
+            raise _jpeg_truncated(f"the file ends inside a marker segment (0xFF{marker:02X})")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            frame = marker
+        if marker != 0xDA:
+            pos = segment_end
+            continue
+        scans += 1
+        if markers is None:
+            markers = _scan_markers(data)
+        following = int(np.searchsorted(markers, segment_end))
+        if following == len(markers):
+            return _JpegLayout(len(data), scans == 1 and frame in _HUFFMAN_SEQUENTIAL)
+        pos = int(markers[following])
+
+
+def _jpeg_stream(data: bytes) -> tuple[bytes, bytes | None]:
+    """The bytes to decode a JPEG from, and for a multi-scan JPEG the bytes of its completeness check.
+
+    libjpeg, meeting a marker before a scan's last block, fills the rest with zeros (flat grey) and only
+    warns. A single-scan JPEG is therefore decoded without its end marker, followed by a few stray bytes:
+    complete data ends within them, cut data runs out of bytes and Pillow reports it truncated. A
+    multi-scan (progressive) JPEG needs its end marker, so it is decoded a second time with stray bytes
+    before that marker: after a complete last scan they are skipped, inside a cut one they change pixels.
+    What follows the first picture's end marker (trailing bytes, an MPO's other pictures) is never read.
+    """
+    layout = _jpeg_layout(data)
+    if layout is None:
+        return data, None
+    scans = data[: layout.scan_end].rstrip(b"\xff")  # a last 0xFF is half of a stuffed byte or a marker
+    if layout.single_huffman_scan:
+        return scans + _JPEG_PADDING, None
+    return scans + _JPEG_EOI, scans + _JPEG_PADDING + _JPEG_EOI
+
+
+def _check_riff_size(data: bytes) -> None:
+    """A WebP's RIFF header gives its size: fewer bytes than that is a cut file (libwebp only says it
+    cannot decode)."""
+    declared = int.from_bytes(data[4:8], "little") + 8
+    if len(data) < declared:
+        raise DecodeError(
+            f"truncated image: the WebP data ends before the picture is complete ({len(data)} of {declared} bytes)"
+        )
+
+
+def _jpeg_truncated(detail: str) -> DecodeError:
+    return DecodeError(f"truncated image: the JPEG data ends before the picture is complete ({detail})")
+
+
+# ----------------------------------------------------------------------------------------------------
 # EXIF
 
 
@@ -561,6 +669,14 @@ def _decode_pixels(im: ImageFile.ImageFile, work_size: int) -> Image.Image:
 # decode()
 
 
+def _decode_check(factory: Callable[[IO[bytes]], ImageFile.ImageFile], data: bytes, limits: DecodeLimits) -> bytes:
+    """The pixels of ``data`` decoded exactly as :func:`decode` does (before orientation)."""
+    with _quiet(limits.max_pixels):
+        im = factory(io.BytesIO(data))
+    with im, _quiet(limits.max_pixels):
+        return _decode_pixels(im, limits.work_size).tobytes()
+
+
 def decode(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
     """Decode untrusted image bytes into a small RGB picture, or raise :class:`DecodeError` saying why."""
     if not data:
@@ -576,10 +692,13 @@ def decode(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
     except ImportError as exc:  # pragma: no cover - Pillow built without a codec
         raise DecodeError(f"cannot decode {_FORMAT_NAMES[content_type]}: {exc}") from exc
 
+    if content_type == "image/webp":
+        _check_riff_size(data)
+    stream, check = _jpeg_stream(data) if content_type == "image/jpeg" else (data, None)
     stage = "reading the header"
     try:
         with _quiet(limits.max_pixels):
-            im = factory(io.BytesIO(data))
+            im = factory(io.BytesIO(stream))
         with im:
             width, height = im.size
             pixels = width * height
@@ -600,6 +719,8 @@ def decode(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
                     rgb = _decode_pixels(im, limits.work_size)
             else:
                 rgb = _decode_pixels(im, limits.work_size)
+            if check is not None and _decode_check(factory, check, limits) != rgb.tobytes():
+                raise _jpeg_truncated("its last scan stops before the last block")
             stage = "reading the metadata"
             with _quiet():
                 exif, orientation = _read_exif(im)

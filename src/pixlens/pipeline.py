@@ -7,14 +7,19 @@
 models on a batch, ``parallel`` analysers at once (each one after those it reads: ``After``). Nothing here knows
 which store, catalog or queue it runs on. A failure of one image becomes a record with ``Status: failed`` and a
 clear ``Error``; it never stops the batch.
+
+What analysers wrote outside the catalog follows the record: when a record leaves the catalog (``forget``, a
+vanished file) or is replaced by one that no longer points at it (a failure after a success, new content),
+analysers that keep files (``release``: the thumbnails) remove those no record uses any more.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -59,6 +64,7 @@ class Prepared:
     outcome: Outcome | None = None  # set when no analysis is needed
     inputs: dict[str, Any] = field(default_factory=dict)  # analyser name -> its prepared input
     shared: dict[str, Any] = field(default_factory=dict)  # what analysers share with later ones (not stored)
+    previous: ImageRecord | None = None  # the catalog's record before this job, when prepare read it
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class Pipeline:
             if old is not None and self._same_content(old, record):
                 # Only some analysers re-run: the others' fields (even of analysers not run today) stay.
                 record = self._carry_over(old, record)
-            image = decode(data, self.limits)
+            image = dataclasses.replace(decode(data, self.limits), sha256=record.ContentSha256)
             del data
             record.ContentType = image.content_type
             record.Width, record.Height = image.width, image.height
@@ -117,7 +123,7 @@ class Pipeline:
         except Exception as exc:  # a bug or a library error must still not lose the image
             log.exception("unexpected error preparing %s", job.key)
             return self._failed(job, record, f"unexpected error: {type(exc).__name__}: {exc}")
-        return Prepared(job, record, inputs=inputs)
+        return Prepared(job, record, inputs=inputs, previous=old)
 
     def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
         """The analysers to run: none for content already analysed by these versions (a touched or re-delivered
@@ -161,6 +167,7 @@ class Pipeline:
         results: list[Result] = []
         to_put: list[ImageRecord] = []
         vanished: list[str] = []
+        dropped: list[ImageRecord] = []
         for item in batch:
             outcome = item.outcome or Outcome.ANALYZED
             if outcome is Outcome.VANISHED:
@@ -169,10 +176,32 @@ class Pipeline:
                 self._refresh_etag(item.record, to_put)
             else:
                 to_put.append(item.record)
+            if outcome is not Outcome.UNCHANGED:
+                previous = item.previous or self.catalog.get(item.job.key)
+                kept = None if outcome is Outcome.VANISHED else item.record.Thumbnail
+                if previous is not None and previous.Thumbnail != kept:
+                    dropped.append(previous)
             results.append(Result(item.job.key, outcome, item.record.Error))
         self.catalog.put(to_put)
         self.catalog.delete(vanished)
+        self._release(dropped)
         return results
+
+    def forget(self, keys: Iterable[str]) -> int:
+        """Take images out of the catalog, with the files analysers kept for them; returns how many were in it."""
+        previous = [record for key in keys if (record := self.catalog.get(key)) is not None]
+        deleted = self.catalog.delete(record.ImageName for record in previous)
+        self._release(previous)
+        return deleted
+
+    def _release(self, dropped: Sequence[ImageRecord]) -> None:
+        """Let analysers that keep files remove those that ``dropped`` (records as they were) alone used."""
+        if not dropped:
+            return
+        for analyzer in self.analyzers:
+            release = getattr(analyzer, "release", None)
+            if release is not None:
+                release(dropped, self.catalog)
 
     def _run_models(self, todo: list[Prepared]) -> None:
         lock = threading.Lock()  # guards the records and shared values that the analysers' threads read and set

@@ -36,9 +36,8 @@ boxed the people, the search (P-Net's pyramid, the bulk of the work) runs only a
 whose person the detector did not box is not found); faces are described only when found; MTCNN's later
 stages run only on P-Net's (then R-Net's) candidates, and R-Net only on P-Net cells of probability 0.7 or more
 (MTCNN's own 0.6 without the cascade; same faces and confidences on the 30 samples, a third fewer R-Net crops). With
-``cascade=False`` every stage runs on every image (R-Net and O-Net on the best boxes of the stage before even when
-none passed it, faceres on a stand-in face of an image without faces) and the results of those extra runs are
-dropped, so the record is the same and the saving can be measured.
+``cascade=False`` the face search runs on every whole image and R-Net on every P-Net cell MTCNN admits; no model
+ever runs on an empty set of boxes or faces, in either mode (that is MTCNN's algorithm, not a cascade step).
 """
 
 from __future__ import annotations
@@ -175,9 +174,6 @@ class FaceAnalyzer:
         found = self.detect(items)
         pairs = list(zip(items, found, strict=True))
         wanted = [(item.image, face.landmarks) for item, faces in pairs for face in faces]
-        if not self.cascade:
-            # Measuring mode: faceres also runs on a stand-in face of every image without faces (result dropped).
-            wanted += [(item.image, _centre(item.image.size)) for item, faces in pairs if not faces]
         described = iter(self.describe(wanted))
         results: list[dict[str, Any]] = []
         for item, faces in pairs:
@@ -292,10 +288,3 @@ def _shifted(face: Face, left: int, top: int) -> Face:
 
 def _ratio(value: float) -> float:
     return round(min(max(float(value), 0.0), 1.0), 4)
-
-
-def _centre(size: tuple[int, int]) -> np.ndarray[Any, Any]:
-    """Landmarks of a stand-in face filling the image's centre square (for measuring mode)."""
-    side = min(size)
-    landmarks: np.ndarray[Any, Any] = TEMPLATE * (side / SIZE) + np.array([(size[0] - side) / 2, (size[1] - side) / 2])
-    return landmarks

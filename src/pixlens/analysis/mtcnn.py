@@ -11,12 +11,9 @@ The cascade:
 2. R-Net scores 24 x 24 crops of the (squared, regressed) candidates; NMS.
 3. O-Net scores 48 x 48 crops, refines the box and gives 5 landmarks; NMS (intersection over the smaller box).
 
-With ``gate=True`` a stage runs only when the stage before left candidates (no P-Net cell above threshold: no
-R-Net, no O-Net), and R-Net sees only P-Net cells of probability ``P_GATE`` (0.7) or more instead of MTCNN's 0.6.
-With ``gate=False`` every stage runs on every image: when a stage keeps nothing, the next one
-still scores the best few boxes of the stage before (whose results are then dropped), so that the cost of the
-full cascade can be measured; the faces found are the same either way on the samples (the only difference that
-can change a result is ``P_GATE``).
+A stage runs only on the candidates the stage before kept: none left, no R-Net or O-Net run (MTCNN's own
+algorithm). With ``gate=True`` R-Net also sees only P-Net cells of probability ``P_GATE`` (0.7) or more instead
+of MTCNN's 0.6 (the only difference between the modes; the faces found are the same on the samples).
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ P_THRESHOLD, R_THRESHOLD, O_THRESHOLD = 0.6, 0.7, 0.7  # MTCNN's own
 # With the gate on, R-Net sees only P-Net cells from this probability: on the 30 samples the same faces with the
 # same confidences, and a third fewer R-Net crops (the bulk of the cascade's work after P-Net itself).
 P_GATE = 0.7
-UNGATED_CANDIDATES = 8  # boxes pushed through a stage that kept nothing, when the gate is off
 
 
 def normalise(pixels: np.ndarray[Any, Any]) -> Array:
@@ -150,19 +146,14 @@ class Mtcnn:
 
     # -- stage 1 ------------------------------------------------------------------------------------------------
     def proposals(self, item: Pyramid, gate: bool = True) -> np.ndarray[Any, Any]:
-        """P-Net candidates [N, 6] (x1, y1, x2, y2, score, valid), squared; ungated: else the best cells (valid 0)."""
+        """P-Net candidates [N, 5] (x1, y1, x2, y2, score), squared."""
         found: list[np.ndarray[Any, Any]] = []
-        best: list[np.ndarray[Any, Any]] = []
+        admit = P_GATE if gate else P_THRESHOLD
         for scale, tensor in item.levels:
             reg_t, prob_t = self.pnet.run(tensor)
             prob = prob_t[0, :, :, 1].T  # back to [h, w]
             reg = np.swapaxes(reg_t[0], 0, 1)  # [h, w, 4]
-            admit = P_GATE if gate else P_THRESHOLD
-            threshold = admit
-            if not gate:
-                flat = np.sort(prob, axis=None)
-                threshold = min(admit, float(flat[-min(len(flat), UNGATED_CANDIDATES)]))
-            rows, cols = np.nonzero(prob >= threshold)
+            rows, cols = np.nonzero(prob >= admit)
             if rows.size == 0:
                 continue
             boxes = np.column_stack(
@@ -175,42 +166,28 @@ class Mtcnn:
                     reg[rows, cols],
                 ]
             )
-            boxes = boxes[nms(boxes, 0.5)]
-            above = boxes[:, 4] >= admit
-            found.append(boxes[above])
-            best.append(boxes[~above])
+            found.append(boxes[nms(boxes, 0.5)])
         boxes = np.concatenate(found) if found else np.empty((0, 9))
         boxes = boxes[nms(boxes, 0.7)]
-        valid = 1.0
-        if not gate and len(boxes) == 0 and best:
-            extra = np.concatenate(best)
-            extra = extra[nms(extra, 0.7)]
-            boxes, valid = extra[np.argsort(-extra[:, 4])[:UNGATED_CANDIDATES]], 0.0
         if len(boxes) == 0:
-            return np.empty((0, 6))
+            return np.empty((0, 5))
         refined = _regress(boxes[:, :4], boxes[:, 5:9])
-        return _square(np.column_stack([refined, boxes[:, 4], np.full(len(boxes), valid)]))
+        return _square(np.column_stack([refined, boxes[:, 4]]))
 
     # -- stages 2 and 3, batched over images ---------------------------------------------------------------------
-    def refine(
-        self, items: list[Pyramid], candidates: list[np.ndarray[Any, Any]], gate: bool = True
-    ) -> list[np.ndarray[Any, Any]]:
-        """R-Net over every image's candidates [N, 6]; returns the kept boxes [M, 6] per image."""
+    def refine(self, items: list[Pyramid], candidates: list[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
+        """R-Net over every image's candidates [N, 5]; returns the kept boxes [M, 5] per image."""
         scores, regs = self._run_batched(self.rnet, items, candidates, 24)
         kept = []
         for boxes, score, reg in zip(candidates, scores, regs, strict=True):
-            above = (score >= R_THRESHOLD) & (boxes[:, 5] > 0)
-            valid = np.ones(len(boxes))
-            if not gate and len(boxes) and not above.any():
-                above[np.argsort(-score)[:UNGATED_CANDIDATES]] = True
-                valid[:] = 0.0
+            above = score >= R_THRESHOLD
             if not above.any():
-                kept.append(np.empty((0, 6)))
+                kept.append(np.empty((0, 5)))
                 continue
-            chosen = np.column_stack([boxes[above, :4], score[above], valid[above]])
+            chosen = np.column_stack([boxes[above, :4], score[above]])
             keep = nms(chosen, 0.7)
             refined = _regress(chosen[keep, :4], reg[above][keep])
-            kept.append(_square(np.column_stack([refined, chosen[keep, 4:6]])))
+            kept.append(_square(np.column_stack([refined, chosen[keep, 4]])))
         return kept
 
     def output(self, items: list[Pyramid], candidates: list[np.ndarray[Any, Any]]) -> list[list[Face]]:
@@ -220,7 +197,7 @@ class Mtcnn:
         faces: list[list[Face]] = []
         for item, boxes, score, reg, landmark in zip(items, candidates, scores, regs, points, strict=True):
             width, height = item.image.size
-            above = (score >= O_THRESHOLD) & (boxes[:, 5] > 0)
+            above = score >= O_THRESHOLD
             if not above.any():
                 faces.append([])
                 continue
@@ -274,7 +251,7 @@ class Mtcnn:
         if stats is not None:
             stats.pnet_candidates += sum(len(c) for c in candidates)
             stats.rnet_runs += sum(len(c) for c in candidates)
-        refined = self.refine(items, candidates, gate)
+        refined = self.refine(items, candidates)
         if stats is not None:
             stats.onet_runs += sum(len(c) for c in refined)
         return self.output(items, refined)

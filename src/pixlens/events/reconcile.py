@@ -4,6 +4,10 @@ An image needs work when the catalog lacks it, holds it with another etag, still
 analysed it with other analyser versions (then only those analysers re-run). A catalogued image that the store
 no longer has is deleted. Failed images are retried only when their content changes (or on request): they would
 fail the same way again.
+
+The store's listing says what is new; only the store's ``stat`` says what is gone. A catalogued key the listing
+leaves out but that still exists (a named pipe analysed in place, which failed; a file whose content no longer
+sniffs as an image) keeps its record, with its reason, for as long as it exists.
 """
 
 from __future__ import annotations
@@ -50,8 +54,11 @@ def plan_reconcile(
         plan.catalogued += 1
         etag = in_store.pop(state.key, None)
         if etag is None:
-            plan.deleted.append(state.key)
-            continue
+            info = store.stat(state.key)
+            if info is None:
+                plan.deleted.append(state.key)
+                continue
+            etag = info.etag
         job = Job(state.key, etag)
         if state.etag != etag:
             plan.changed.append(job)
