@@ -112,3 +112,31 @@ def test_a_thumbnail_released_between_prepare_and_analyze_is_written_again(lens:
     assert thumbnails(lens) == set()
     lens.pipeline.analyze([prepared])
     assert thumbnails(lens) == {thumbnail_of(lens, "b.jpg")}
+
+
+def test_reconcile_forgetting_a_deleted_image_removes_its_thumbnail(lens: Pixlens) -> None:
+    lens.ingest([put(lens, "a.jpg", BEAR), put(lens, "b.png", CAT), put(lens, "c.jpg", "rocket.jpg")])
+    kept = {thumbnail_of(lens, "b.png"), thumbnail_of(lens, "c.jpg")}
+    (lens.settings.store_path / "a.jpg").unlink()
+
+    assert lens.reconcile().summary()["deleted"] == 1
+
+    assert thumbnails(lens) == kept
+
+
+def test_watch_forgetting_a_deleted_image_removes_its_thumbnail(tmp_path: Path) -> None:
+    from test_watch import start_watching, stop_watching, wait_for
+
+    lens = make_lens(tmp_path / "home", analyzers=["thumbnail"], watch_settle_seconds=0.2, reconcile_interval=0)
+    lens.settings.store_path.mkdir(parents=True, exist_ok=True)
+    path = put(lens, "a.jpg", BEAR)
+    watching = start_watching(lens)
+    try:
+        wait_for("a.jpg analysed", lambda: (record := lens.show("a.jpg")) is not None and record.Thumbnail)
+        assert len(thumbnails(lens)) == 1
+        path.unlink()
+        wait_for("a.jpg forgotten", watching.gone("a.jpg"))
+        wait_for("its thumbnail removed", lambda: thumbnails(lens) == set())
+    finally:
+        stop_watching(watching)
+        lens.close()

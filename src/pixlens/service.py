@@ -131,7 +131,7 @@ class Pixlens:
         refusal = None if confirmed else self.deletion_refusal(plan)
         if refusal is not None:
             raise ReconcileRefusedError(refusal)
-        self.catalog.delete(plan.deleted)
+        self.pipeline.forget(plan.deleted)  # with the thumbnails (and other files) analysers kept for them
         self.catalog.mark_pending(((job.key, job.etag) for job in plan.jobs()), force=True)
         return plan
 
@@ -209,6 +209,7 @@ class Pixlens:
             settle_seconds=self.settings.watch_settle_seconds,
             on_event=on_event,
             reconcile=self._reconcile_while_watching,
+            forget=self.pipeline.forget,
             reconcile_interval=self.settings.reconcile_interval,
         )
 

@@ -39,6 +39,7 @@ class FolderWatcher:
         on_event: Callable[[str, str], None] | None = None,
         reconcile: Callable[[], list[Job]] | None = None,
         reconcile_interval: float = 0.0,
+        forget: Callable[[list[str]], object] | None = None,
     ) -> None:
         root = getattr(store, "root", None)
         if root is None:
@@ -50,6 +51,7 @@ class FolderWatcher:
         self.on_event = on_event or (lambda kind, key: None)
         self.reconcile = reconcile
         self.reconcile_interval = reconcile_interval
+        self.forget = forget or catalog.delete  # the service's forget also removes what analysers kept
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
         self._observer = Observer()
@@ -130,7 +132,7 @@ class FolderWatcher:
         gone = [key] if self.catalog.get(key) is not None else []
         if not gone:
             gone = [state.key for state in self.catalog.states() if state.key.startswith(key + "/")]
-        self.catalog.delete(gone)
+        self.forget(gone)
         for each in gone:
             self.on_event("deleted", each)
 
