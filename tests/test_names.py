@@ -242,3 +242,15 @@ def test_a_file_replaced_with_the_same_size_and_time_is_analysed_again(lens: Pix
     after = lens.show("swatch.bmp")
     assert after is not None and after.ContentSha256 != before.ContentSha256
     assert [result.outcome.value for result in report.results] == ["analyzed"]
+
+
+def test_a_named_non_image_stays_a_failed_record_through_reconcile(lens: Pixlens, tmp_path: Path) -> None:
+    text = tmp_path / "a text file"
+    text.write_bytes(b"x")
+
+    (result,) = lens.ingest([text]).results
+
+    assert result.outcome.value == "failed" and "not an image" in (result.error or "")
+    assert lens.reconcile().summary()["deleted"] == 0
+    record = lens.show("a text file")
+    assert record is not None and record.Status is Status.FAILED
