@@ -69,7 +69,10 @@ def _keys(ids: Iterable[int] | np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype
 
 
 class VectorIndex:
-    """An HNSW index of ``dimensions``-long vectors (cosine), persisted at ``path`` (None: in memory only)."""
+    """An HNSW index of ``dimensions``-long vectors (cosine), persisted at ``path`` (None: in memory only).
+
+    The file at ``path`` is loaded unless ``load`` is False (a new index that will be saved over it).
+    """
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class VectorIndex:
         expansion_add: int = DEFAULT_EXPANSION_ADD,
         expansion_search: int = DEFAULT_EXPANSION_SEARCH,
         readonly: bool = False,
+        load: bool = True,
     ) -> None:
         index_class = _usearch_index()
         self.path = Path(path) if path is not None else None
@@ -94,7 +98,7 @@ class VectorIndex:
             expansion_add=expansion_add,
             expansion_search=expansion_search,
         )
-        if self.path is not None and self.path.is_file():
+        if load and self.path is not None and self.path.is_file():
             if readonly:
                 self._index.view(str(self.path))
             else:
@@ -116,6 +120,12 @@ class VectorIndex:
             return False
         with self._lock:
             return bool(self._index.contains(int(image_id)))
+
+    @property
+    def tombstones(self) -> int:
+        """Removed vectors whose slots the graph still holds (later adds reuse them)."""
+        with self._lock:
+            return max(0, int(self._index.stats.nodes) - len(self._index))
 
     @property
     def dtype(self) -> str:
