@@ -22,6 +22,7 @@ import numpy as np
 from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
 from pixlens.catalog.sets import Ids, Matches, evaluate
+from pixlens.catalog.sqlite_check import check_catalog
 from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
 from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
@@ -502,12 +503,18 @@ class SqliteCatalog:
                 found.append(DuplicateSet([key for _, key in copies[sha]], identical=True, links=[]))
         return sorted(found, key=lambda d: (-len(d.keys), d.keys[0]))
 
+    def check(self) -> list[str]:
+        """A full check (reads the whole file): every problem found, as sentences; empty when the catalog is sound."""
+        return check_catalog(self._reader(), self.path)
+
     def close(self) -> None:
-        self.vectors.save()
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+        try:
+            self.vectors.save()
+        finally:
+            with self._all_lock:
+                for conn in self._all:
+                    conn.close()
+                self._all.clear()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

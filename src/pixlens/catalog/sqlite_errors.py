@@ -21,6 +21,11 @@ def catalog_error(exc: sqlite3.Error | OSError, path: Path, doing: str) -> Catal
         )
     elif "disk is full" in lowered or "database or disk is full" in lowered:
         message = f"cannot {doing} the catalog {path}: the disk is full ({text}); nothing was written"
+    elif "disk i/o error" in lowered:
+        message = (
+            f"cannot {doing} the catalog {path}: the system failed to write or read its file ({text}); the disk may "
+            "be full, over a quota or failing; nothing of this change was written"
+        )
     elif "readonly" in lowered or "read-only" in lowered:
         message = read_only_message(path, text)
     elif "unable to open" in lowered:
