@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
+from pytest import MonkeyPatch
 
 from pixlens.catalog.sqlite import SqliteCatalog
 from pixlens.record import ImageRecord, Status
@@ -82,3 +84,43 @@ def test_people_and_their_names_survive_reopening(tmp_path: Path) -> None:
     reopened.delete(["a.jpg", "b.jpg", "c.jpg"])
     assert reopened.people() == []
     reopened.close()
+
+
+def test_the_index_is_compacted_when_removals_pile_up(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    catalog = SqliteCatalog(path)
+    catalog.put([record(f"{n}.jpg", unit(n, 8)) for n in range(1500)])
+    catalog.delete([f"{n}.jpg" for n in range(1200)])
+    index = catalog.vectors.vector_index()
+    assert (len(index), index.tombstones) == (300, 1200)  # usearch keeps the removed vectors' slots
+    catalog.close()  # saved compacted
+    reopened = SqliteCatalog(path)
+    index = reopened.vectors.vector_index()
+    assert (len(index), index.tombstones) == (300, 0)
+    assert reopened.similar("1300.jpg", 1)[0][0] != "1300.jpg"
+    reopened.close()
+
+
+def test_duplicates_read_the_embeddings_a_chunk_at_a_time(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    from pixlens.catalog import sqlite_vectors
+    from pixlens.duplicates import find_duplicates
+
+    originals = [unit(n) for n in range(12)]
+    records = [record(f"{n}.jpg", vector) for n, vector in enumerate(originals)]
+    records += [record(f"{n}-copy.jpg", near(originals[n], 100 + n)) for n in range(0, 12, 3)]
+    catalog = SqliteCatalog(tmp_path / "c.db")
+    catalog.put(records)
+    monkeypatch.setattr(sqlite_vectors, "CHUNK", 5)  # several chunks, and copies in other chunks than originals
+    found = catalog.duplicates()
+    assert sorted(sorted(group.keys) for group in found) == [[f"{n}-copy.jpg", f"{n}.jpg"] for n in (0, 3, 6, 9)]
+    ids = {key: n for n, key in enumerate(r.ImageName for r in records)}
+    in_memory = find_duplicates((n, None, r.ImageEmbedding) for n, r in enumerate(records))
+    expected = {tuple(sorted(records[m].ImageName for m in group.members)) for group in in_memory}
+    assert {tuple(sorted(group.keys)) for group in found} == expected
+    similarities = {(pair.first, pair.second): pair.similarity for group in in_memory for pair in group.pairs}
+    for group in found:
+        ((first, second, _, similarity),) = group.links
+        key = tuple(sorted((ids[first], ids[second])))
+        assert similarity == pytest.approx(similarities[key], abs=1e-6)
+    assert not hasattr(catalog.vectors, "embeddings")  # no way left to load them all at once
+    catalog.close()

@@ -34,7 +34,7 @@ Defaults, measured on the 30 sample photos (``tests/test_duplicates.py`` re-meas
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -189,19 +189,61 @@ def embedding_pairs(
 
         index = VectorIndex(None, matrix.shape[1])
         index.add(ids, matrix)
+    chunks = [(ids, matrix)]
+    return streamed_embedding_pairs(
+        chunks, embeddings, index, lambda wanted: {i: embeddings[i] for i in wanted}, min_similarity, neighbours
+    )
+
+
+# The index stores vectors at a lower precision (f16, i8): its similarities may be off by about 1e-3 (f16) to
+# 1e-2 (i8); a neighbour this close below the threshold is checked with the exact vectors.
+INDEX_MARGIN = 0.03
+
+
+def streamed_embedding_pairs(
+    chunks: Iterable[tuple[Sequence[int], np.ndarray[Any, Any]]],
+    members: Container[int],
+    index: VectorIndex,
+    vectors_of: Callable[[list[int]], dict[int, np.ndarray[Any, Any]]],
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+) -> dict[tuple[int, int], float]:
+    """:func:`embedding_pairs` over embeddings that come a chunk at a time (a catalog of millions).
+
+    ``chunks`` yields (ids, vectors); only ids in ``members`` take part. Neighbours come from ``index``; the few
+    whose indexed similarity is near or above the threshold get their exact vectors from ``vectors_of``.
+    """
     found: dict[tuple[int, int], float] = {}
-    results = index.search_many(matrix, neighbours + 1)
-    for image_id, row, hits in zip(ids, matrix, results, strict=True):
-        for other, _ in hits:
-            if other == image_id or other not in embeddings:
+    for chunk_ids, chunk in chunks:
+        rows = [row for row, image_id in enumerate(chunk_ids) if image_id in members]
+        if not rows:
+            continue
+        ids = [chunk_ids[row] for row in rows]
+        matrix = _normalised(np.asarray(chunk, dtype=np.float32)[rows])
+        candidates: list[tuple[int, int]] = []  # (row in matrix, other id)
+        for row, (image_id, hits) in enumerate(zip(ids, index.search_many(matrix, neighbours + 1), strict=True)):
+            for other, similarity in hits:
+                if other != image_id and other in members and similarity >= min_similarity - INDEX_MARGIN:
+                    candidates.append((row, other))
+        exact = {i: _normalised(np.asarray(v, dtype=np.float32)) for i, v in vectors_of(_others(candidates)).items()}
+        for row, other in candidates:
+            key = (min(ids[row], other), max(ids[row], other))
+            if key in found or other not in exact:
                 continue
-            key = (min(image_id, other), max(image_id, other))
-            if key in found:
-                continue
-            similarity = float(np.dot(row, embeddings[other]))
+            similarity = float(np.dot(matrix[row], exact[other]))
             if similarity >= min_similarity:
                 found[key] = similarity
     return found
+
+
+def _others(candidates: list[tuple[int, int]]) -> list[int]:
+    return sorted({other for _, other in candidates})
+
+
+def _normalised(vectors: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    norms = np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    unit: np.ndarray[Any, np.dtype[np.float32]] = (vectors / norms).astype(np.float32)
+    return unit
 
 
 def find_duplicates(
@@ -224,7 +266,13 @@ def find_duplicates(
             embeddings[item.id] = vector / max(float(np.linalg.norm(vector)), 1e-12)
     by_hash = hash_pairs(hashes, max_hash_distance)
     by_embedding = embedding_pairs(embeddings, min_similarity, neighbours, index)
+    return group_pairs(by_hash, by_embedding)
 
+
+def group_pairs(
+    by_hash: dict[tuple[int, int], int], by_embedding: dict[tuple[int, int], float]
+) -> list[DuplicateGroup]:
+    """The linked pairs joined into groups (the transitive closure), largest first (then by smallest id)."""
     union = _UnionFind()
     for first, second in [*by_hash, *by_embedding]:
         union.union(first, second)

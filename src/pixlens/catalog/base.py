@@ -107,5 +107,8 @@ class Catalog(Protocol):
         """Groups of identical and near-identical images, largest first (thresholds: pixlens.duplicates's
         defaults unless given)."""
 
+    def check(self) -> list[str]:
+        """A full consistency check: every problem found, as sentences (empty: sound)."""
+
     def close(self) -> None:
         """Release connections."""

@@ -9,9 +9,11 @@ through one connection under a lock, reads use one connection per thread.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ import numpy as np
 from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
 from pixlens.catalog.sets import Ids, Matches, evaluate
+from pixlens.catalog.sqlite_check import check_catalog
+from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
+from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
-from pixlens.catalog.sqlite_vectors import Vectors
 from pixlens.catalog.sqlplan import positive_entries, term_sql
 from pixlens.errors import CatalogError
 from pixlens.query import Node, Term
@@ -63,7 +67,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     ("0003_vectors_faces_people", VECTORS_MIGRATION),
+    ("0004_generations", GENERATIONS_MIGRATION),
 ]
+
+
+SCHEMA_VERSION = len(MIGRATIONS)  # PRAGMA user_version of a catalog this code made or migrated
 
 
 class SqliteCatalog:
@@ -71,28 +79,53 @@ class SqliteCatalog:
 
     def __init__(self, path: Path | str, face_similarity: float = 0.55) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.vectors = Vectors(self.path, face_similarity, self._read)
+        self._refuse_read_only()
+        self.vectors = Vectors(self.path, face_similarity, self._read, self._snapshot)
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._writer = self._connect()
-        self._writer.execute("PRAGMA journal_mode=WAL")
-        self._migrate()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections ----
+    def _refuse_read_only(self) -> None:
+        """A clear error up front: SQLite would only fail at the first write, or half-way (WAL files)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(f"cannot create the catalog's folder {self.path.parent}: {exc.strerror}") from exc
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise CatalogError(read_only_message(self.path, "the file is not writable"))
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise CatalogError(read_only_message(self.path, f"its folder {self.path.parent} is not writable"))
+
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA cache_size=-65536")
         except sqlite3.Error as exc:
-            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA cache_size=-65536")
+            raise catalog_error(exc, self.path, "open") from exc
         with self._all_lock:
             self._all.append(conn)
         return conn
+
+    def _open(self) -> None:
+        """Check that the file is a catalog this code can read (cheaply: header and schema), then migrate."""
+        conn = self._writer
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("SELECT name FROM sqlite_master").fetchall()  # reads the header and every schema page
+        except sqlite3.Error as exc:
+            raise catalog_error(exc, self.path, "open") from exc
+        self._migrate()
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -101,40 +134,90 @@ class SqliteCatalog:
             self._local.conn = conn
         return conn
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on this thread's read connection: several statements see one state of the file."""
+        conn = self._reader()
+        if conn.in_transaction:  # already inside one (a generator still reading)
+            yield conn
+            return
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise catalog_error(exc, self.path, "read") from exc
+
+    def _applied(self, conn: sqlite3.Connection) -> list[str]:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
+            return []
+        return [row[0] for row in conn.execute("SELECT name FROM migrations")]
+
+    def _refuse_newer(self, conn: sqlite3.Connection, applied: list[str]) -> None:
+        known = {name for name, _ in MIGRATIONS}
+        unknown = sorted(name for name in applied if name not in known)
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if unknown or version > SCHEMA_VERSION:
+            found = f"schema version {max(version, len(applied))}" + (f", with {', '.join(unknown)}" if unknown else "")
+            raise CatalogError(
+                f"the catalog {self.path} was written by a newer pixlens ({found}); this pixlens reads schema "
+                f"versions up to {SCHEMA_VERSION}: upgrade pixlens to use it"
+            )
+
     def _migrate(self) -> None:
+        """Apply the migrations this catalog lacks; opening an up-to-date catalog writes nothing."""
         with self._write_lock:
             conn = self._writer
-            conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
+            try:
+                applied = self._applied(conn)
+                self._refuse_newer(conn, applied)
+                if len(applied) == len(MIGRATIONS):
+                    return
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                    )
+                    applied = self._applied(conn)  # another process may have migrated meanwhile
+                    self._refuse_newer(conn, applied)
+                    for name, sql in MIGRATIONS:
+                        if name not in applied:
+                            for statement in sql.split(";"):
+                                if statement.strip():
+                                    conn.execute(statement)
+                            conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK")
-                    raise CatalogError(f"catalog migration {name} failed: {exc}") from exc
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise catalog_error(exc, self.path, "migrate") from exc
 
     def _write(self, work: Any) -> Any:
-        """Run ``work(conn)`` in one write transaction."""
+        """Run ``work(conn)`` in one write transaction.
+
+        The transaction holds SQLite's write lock from BEGIN IMMEDIATE on, so ``vectors.begin`` sees every change
+        other processes committed before it, and none can come in until COMMIT.
+        """
         with self._write_lock:
             conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    self.vectors.begin(conn)
                     result = work(conn)
+                    self.vectors.finish(conn)
+                    conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     self.vectors.rolled_back()
                     raise
-                conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise CatalogError(f"catalog write failed ({self.path}): {exc}") from exc
+                raise catalog_error(exc, self.path, "write") from exc
             self.vectors.committed()
             return result
 
@@ -143,7 +226,7 @@ class SqliteCatalog:
             bound = params if isinstance(params, dict) else tuple(params)
             return self._reader().execute(sql, bound).fetchall()
         except sqlite3.Error as exc:
-            raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
+            raise catalog_error(exc, self.path, "read") from exc
 
     # -- records ----
     def get(self, key: str) -> ImageRecord | None:
@@ -375,34 +458,39 @@ class SqliteCatalog:
         return self.vectors.person_ids(name)
 
     def name_person(self, person_id: int, name: str | None) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            people = self.vectors.people(conn)
-            if person_id not in people:
-                return False
-            people.rename(person_id, name)
-            conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))
-            return True
-
-        return bool(self._write(work))
+        return bool(self._write(lambda conn: self.vectors.rename(conn, person_id, name)))
 
     def duplicates(
         self, max_hash_distance: int | None = None, min_similarity: float | None = None
     ) -> list[DuplicateSet]:
-        from pixlens.duplicates import DEFAULT_MAX_HASH_DISTANCE, DEFAULT_MIN_SIMILARITY, Item, find_duplicates
+        from pixlens.duplicates import (
+            DEFAULT_MAX_HASH_DISTANCE,
+            DEFAULT_MIN_SIMILARITY,
+            group_pairs,
+            hash_pairs,
+            streamed_embedding_pairs,
+        )
 
         rows = self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis = 1 ORDER BY id")
         copies: dict[str, list[tuple[int, str]]] = {}  # content sha -> (id, key) of every image with it
         for image_id, key, sha, _ in rows:
             copies.setdefault(sha or f"id:{image_id}", []).append((image_id, key))
         first = {members[0][0]: sha for sha, members in copies.items()}  # one image per content
-        vectors = self.vectors.embeddings()
-        items = [Item(image_id, phash, vectors.get(image_id)) for image_id, _, _, phash in rows if image_id in first]
-        groups = find_duplicates(
-            items,
-            max_hash_distance=DEFAULT_MAX_HASH_DISTANCE if max_hash_distance is None else max_hash_distance,
-            min_similarity=DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity,
-            index=self.vectors.vector_index(),
+        hashes = {image_id: phash for image_id, _, _, phash in rows if image_id in first and phash}
+        by_hash = hash_pairs(hashes, DEFAULT_MAX_HASH_DISTANCE if max_hash_distance is None else max_hash_distance)
+        index = self.vectors.vector_index()
+        by_embedding = (
+            {}
+            if index is None
+            else streamed_embedding_pairs(  # the embeddings a chunk at a time: millions do not fit in memory
+                self.vectors.embedding_chunks(),
+                first,
+                index,
+                self.vectors.embeddings_of,
+                DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity,
+            )
         )
+        groups = group_pairs(by_hash, by_embedding)
         keys = {image_id: key for image_id, key, _, _ in rows}
         found: list[DuplicateSet] = []
         for group in groups:
@@ -415,9 +503,26 @@ class SqliteCatalog:
                 found.append(DuplicateSet([key for _, key in copies[sha]], identical=True, links=[]))
         return sorted(found, key=lambda d: (-len(d.keys), d.keys[0]))
 
+    def check(self) -> list[str]:
+        """A full check (reads the whole file): every problem found, as sentences; empty when the catalog is sound."""
+        return check_catalog(self._reader(), self.path)
+
     def close(self) -> None:
-        self.vectors.save()
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+        try:
+            self.vectors.save()
+        finally:
+            with self._all_lock:
+                for conn in self._all:
+                    conn.close()
+                self._all.clear()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a failed transaction, keeping the error that failed it the one reported.
+
+    SQLite rolls some failures back itself (a full disk, an I/O error); a ROLLBACK then fails with "no
+    transaction is active", which would hide the real cause.
+    """
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

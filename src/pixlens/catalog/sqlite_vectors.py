@@ -3,8 +3,19 @@
 The tables are the truth: ``embeddings(image_id, vector)``, ``faces(image_id, face_index, person_id,
 confidence, vector)`` and ``people(id, name, faces, total)``. Beside them, two in-memory structures that the
 tables rebuild at any time: the people clustering (``pixlens.people.People``) and the HNSW vector index
-(``pixlens.vectors.VectorIndex``, saved in ``<catalog>.vectors`` on close and every few minutes; rebuilt from
-the table when its count disagrees, e.g. after a crash).
+(``pixlens.vectors.VectorIndex``, saved in ``<catalog>.vectors`` on close and every few minutes).
+
+Several processes may write one catalog, so each in-memory copy says which state of its table it mirrors: the
+``generations`` table holds a counter for the people and one for the embeddings, bumped in the same transaction
+as every change to them, and ``vector_log`` names the images whose embedding changed in each generation.
+
+- People: every write transaction (which holds SQLite's write lock) first compares the people's generation with
+  the one its clustering was loaded at, and reloads the clustering when another connection moved it; so two
+  processes assign faces exactly as if they ran one after the other.
+- Vector index: every use compares the embeddings' generation with the index's; when it moved, the index replays
+  the logged changes since (or, when the log no longer reaches back that far, is rebuilt from the table). The
+  saved file carries its generation (``saved_index.py``), so a file left behind by a crash is brought up to date
+  exactly when it is opened.
 
 Changes are made inside the catalog's write transaction; the vector index follows after the commit, and after a
 rollback the people are reloaded from their table.
@@ -15,7 +26,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +35,17 @@ import numpy as np
 
 from pixlens.catalog.base import PersonRow
 from pixlens.catalog.facets import PERSON
+from pixlens.catalog.saved_index import SavedIndex
+from pixlens.errors import CatalogError
 from pixlens.people import People
 from pixlens.record import ImageRecord
 
-SAVE_INTERVAL = 300.0  # seconds between saves of a changed vector index (and at close); a crash rebuilds it
+SAVE_INTERVAL = 300.0  # seconds between saves of a changed vector index (and at close); a crash replays the log
+LOG_GENERATIONS = 20_000  # write transactions whose embedding changes stay in vector_log (older: rebuild)
+COMPACT_RATIO = 0.25  # removed vectors (usearch tombstones) per live one above which a save rebuilds the index
+COMPACT_MIN = 1_000  # ... and never for fewer tombstones than this
+CHUNK = 10_000  # vectors read from the table at once
+PEOPLE, EMBEDDINGS = "people", "embeddings"
 
 MIGRATION = """
     ALTER TABLE images ADD COLUMN phash TEXT;
@@ -44,6 +63,16 @@ MIGRATION = """
     CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, faces INTEGER NOT NULL, total BLOB NOT NULL);
 """
 
+GENERATIONS_MIGRATION = f"""
+    CREATE TABLE generations (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO generations VALUES ('{PEOPLE}', 0), ('{EMBEDDINGS}', 0);
+    CREATE TABLE vector_log (
+        generation INTEGER NOT NULL,
+        image_id INTEGER NOT NULL,
+        PRIMARY KEY (generation, image_id)
+    ) WITHOUT ROWID;
+"""
+
 
 def _blob(vector: Any) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
@@ -53,25 +82,99 @@ def _vector(blob: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     return np.frombuffer(blob, dtype=np.float32)
 
 
+Snapshot = Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+
 class Vectors:
-    def __init__(self, catalog_path: Path, face_similarity: float, read: Callable[..., list[Any]]) -> None:
+    """The catalog's vector tables and their in-memory companions (see the module docstring).
+
+    ``read`` runs one statement on the calling thread's read connection; ``snapshot`` opens a read transaction
+    there (one consistent state for several statements).
+    """
+
+    def __init__(
+        self, catalog_path: Path, face_similarity: float, read: Callable[..., list[Any]], snapshot: Snapshot
+    ) -> None:
         self.index_path = catalog_path.with_name(catalog_path.name + ".vectors")
+        self.saved = SavedIndex(self.index_path)
         self.face_similarity = face_similarity
         self._read = read
+        self._snapshot = snapshot
         self._people: People | None = None
+        self._people_generation: int | None = None  # the people table's generation that self._people mirrors
         self._index: Any = None
+        self._index_generation = -1  # the embeddings' generation that self._index holds
+        self._saved_generation = -1  # ... and the one its file holds
         self._index_lock = threading.Lock()
-        self._pending: list[tuple[str, int, Any]] = []  # vector index changes waiting for the commit
-        self._unsaved = 0
         self._saved_at = time.monotonic()
+        # the current write transaction: generations at its start, what it changed, index changes for the commit
+        self._begun: dict[str, int] = {}
+        self._touched: set[str] = set()
+        self._logged: set[int] = set()
+        self._pending: list[tuple[str, int, Any]] = []
+
+    # -- around a write transaction ----
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """At the start of a write transaction: notice what other connections changed since we last looked."""
+        self._begun = dict(conn.execute("SELECT name, value FROM generations").fetchall())
+        self._touched, self._logged, self._pending = set(), set(), []
+        if self._begun[PEOPLE] != self._people_generation:
+            self._people = None  # another process moved the people: reload them before assigning faces
+
+    def finish(self, conn: sqlite3.Connection) -> None:
+        """Just before the commit: bump the generation of what this transaction changed, log changed vectors."""
+        for name in self._touched:
+            conn.execute("UPDATE generations SET value = value + 1 WHERE name = ?", (name,))
+        if EMBEDDINGS in self._touched:
+            generation = self._begun[EMBEDDINGS] + 1
+            conn.executemany(
+                "INSERT OR IGNORE INTO vector_log (generation, image_id) VALUES (?, ?)",
+                [(generation, image_id) for image_id in self._logged],
+            )
+            conn.execute("DELETE FROM vector_log WHERE generation <= ?", (generation - LOG_GENERATIONS,))
+
+    def committed(self) -> None:
+        touched, pending = self._touched, self._pending
+        self._touched, self._pending = set(), []
+        if PEOPLE in touched:
+            self._people_generation = self._begun[PEOPLE] + 1
+        if EMBEDDINGS not in touched:
+            return
+        if self._index is None:
+            self.vector_index()  # a writer keeps the index up to date, so that readers find it saved
+            return
+        with self._index_lock:
+            # Only an index that held exactly the state before this transaction can take its changes as they
+            # are; any other catches up from the log at its next use.
+            if self._index_generation != self._begun[EMBEDDINGS]:
+                return
+            for action, image_id, vector in pending:
+                if action == "add":
+                    self._index.add([image_id], [vector])
+                else:
+                    self._index.remove([image_id])
+            self._index_generation += 1
+        if time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+            with suppress(CatalogError):  # the data is committed; the index file is a cache, saved again at close
+                self.save()
+
+    def rolled_back(self) -> None:
+        self._touched, self._logged, self._pending = set(), set(), []
+        self._people = None  # the in-memory clustering may hold changes the tables do not
+        self._people_generation = None
 
     # -- inside a write transaction ----
+    def _embedding_changed(self, image_id: int, action: str, vector: Any = None) -> None:
+        self._touched.add(EMBEDDINGS)
+        self._logged.add(image_id)
+        self._pending.append((action, image_id, vector))
+
     def unindex(self, conn: sqlite3.Connection, image_id: int, keep_faces: bool = False) -> None:
         """Forget an image's vectors (its faces too, unless ``index`` will compare them with the new ones)."""
         if not keep_faces:
             self._forget_faces(conn, image_id)
         if conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,)).rowcount:
-            self._pending.append(("remove", image_id, None))
+            self._embedding_changed(image_id, "remove")
 
     def _forget_faces(self, conn: sqlite3.Connection, image_id: int) -> None:
         faces = conn.execute("SELECT person_id, vector FROM faces WHERE image_id = ?", (image_id,)).fetchall()
@@ -92,7 +195,7 @@ class Vectors:
         entries: dict[str, float] = {}
         if record.ImageEmbedding:
             conn.execute("INSERT INTO embeddings VALUES (?, ?)", (image_id, _blob(record.ImageEmbedding)))
-            self._pending.append(("add", image_id, record.ImageEmbedding))
+            self._embedding_changed(image_id, "add", record.ImageEmbedding)
         old = conn.execute(
             "SELECT person_id, vector FROM faces WHERE image_id = ? ORDER BY face_index", (image_id,)
         ).fetchall()
@@ -123,6 +226,7 @@ class Vectors:
         return entries
 
     def _save_person(self, conn: sqlite3.Connection, people: People, person_id: int) -> None:
+        self._touched.add(PEOPLE)
         if person_id not in people:
             conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
             return
@@ -133,10 +237,18 @@ class Vectors:
             (person.id, person.name, person.count, _blob(person.total)),
         )
 
-    def people(self, conn: sqlite3.Connection | None = None) -> People:
+    def rename(self, conn: sqlite3.Connection, person_id: int, name: str | None) -> bool:
+        people = self.people(conn)
+        if person_id not in people:
+            return False
+        people.rename(person_id, name)
+        self._save_person(conn, people, person_id)
+        return True
+
+    def people(self, conn: sqlite3.Connection) -> People:
+        """The clustering, as of the write transaction ``conn`` is in."""
         if self._people is None:
-            sql = "SELECT id, name, faces, total FROM people"
-            rows = conn.execute(sql).fetchall() if conn is not None else self._read(sql)
+            rows = conn.execute("SELECT id, name, faces, total FROM people").fetchall()
             state = {
                 "version": 1,
                 "threshold": self.face_similarity,
@@ -147,62 +259,85 @@ class Vectors:
                 ],
             }
             self._people = People.from_state(state)
+            self._people_generation = self._begun[PEOPLE]
         return self._people
-
-    def committed(self) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        index = self.vector_index()
-        if index is None:
-            return
-        for action, image_id, vector in pending:
-            if action == "add":
-                index.add([image_id], [vector])
-            else:
-                index.remove([image_id])
-        self._unsaved += len(pending)
-        if time.monotonic() - self._saved_at >= SAVE_INTERVAL:
-            self.save()
-
-    def rolled_back(self) -> None:
-        self._pending = []
-        self._people = None  # the in-memory clustering may hold changes the tables do not
 
     # -- the vector index ----
     def vector_index(self) -> Any:
-        """The HNSW index (opened, or rebuilt from the table when it disagrees); None while there are no vectors."""
+        """The HNSW index, up to date with the table; None while there are no vectors."""
         with self._index_lock:
-            if self._index is not None:
-                return self._index
-            first = self._read("SELECT vector FROM embeddings LIMIT 1")
-            if not first:
-                return None
-            from pixlens.vectors import VectorIndex
+            with self._snapshot() as conn:
+                (current,) = conn.execute("SELECT value FROM generations WHERE name = ?", (EMBEDDINGS,)).fetchone()
+                if self._index is not None and self._index_generation == current:
+                    return self._index
+                first = conn.execute("SELECT vector FROM embeddings LIMIT 1").fetchone()
+                if first is None and self._index is None:
+                    return None
+                dimensions = len(_vector(first[0])) if first is not None else self._index.dimensions
+                if self._index is None or self._index.dimensions != dimensions:
+                    self._open(dimensions)
+                if not self._catch_up(conn, current):
+                    self._index = self._rebuilt(conn, dimensions)
+                self._index_generation = current
+            return self._index
 
-            dimensions = len(_vector(first[0][0]))
-            index = VectorIndex(self.index_path, dimensions)
-            count = self._read("SELECT COUNT(*) FROM embeddings")[0][0]
-            sample = [row[0] for row in self._read("SELECT image_id FROM embeddings ORDER BY image_id DESC LIMIT 100")]
-            if len(index) != count or any(image_id not in index for image_id in sample):
-                self.index_path.unlink(missing_ok=True)
-                index = VectorIndex(self.index_path, dimensions)
-                self._rebuild(index)
-            self._index = index
-            return index
+    def _open(self, dimensions: int) -> None:
+        """The saved file as it is (a later catch-up brings it up to date), or an empty index."""
+        from pixlens.vectors import VectorIndex
 
-    def _rebuild(self, index: Any) -> None:
-        """Fill an empty index from the table, a chunk at a time (the table may hold millions of vectors)."""
-        last = -1
-        while rows := self._read(
-            "SELECT image_id, vector FROM embeddings WHERE image_id > ? ORDER BY image_id LIMIT 10000", (last,)
-        ):
-            index.add([row[0] for row in rows], np.stack([_vector(row[1]) for row in rows]))
-            last = rows[-1][0]
-        index.save()
+        loaded = self.saved.load(dimensions)
+        if loaded is None:
+            self._index, self._index_generation = VectorIndex(self.index_path, dimensions, load=False), -1
+        else:
+            self._index, self._index_generation = loaded
+        self._saved_generation = self._index_generation
 
-    def embeddings(self) -> dict[int, np.ndarray[Any, np.dtype[np.float32]]]:
-        return {image_id: _vector(blob) for image_id, blob in self._read("SELECT image_id, vector FROM embeddings")}
+    def _catch_up(self, conn: sqlite3.Connection, current: int) -> bool:
+        """Replay the logged changes since the index's generation; False when the log cannot (rebuild)."""
+        since = self._index_generation
+        if since < 0 or since > current:  # an unknown file, or one newer than the table (a restored catalog)
+            return False
+        (oldest,) = conn.execute("SELECT MIN(generation) FROM vector_log").fetchone()
+        if oldest is None or oldest > since + 1:
+            return False
+        changed = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT image_id FROM vector_log WHERE generation > ? AND generation <= ?", (since, current)
+            )
+        ]
+        for start in range(0, len(changed), 500):
+            chunk = changed[start : start + 500]
+            rows = conn.execute(
+                f"SELECT image_id, vector FROM embeddings WHERE image_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            if rows:
+                self._index.add([row[0] for row in rows], np.stack([_vector(row[1]) for row in rows]))
+            present = {row[0] for row in rows}
+            self._index.remove([image_id for image_id in chunk if image_id not in present])
+        return True
+
+    def _rebuilt(self, conn: sqlite3.Connection, dimensions: int) -> Any:
+        """A new index filled from the table, a chunk at a time (the table may hold millions of vectors)."""
+        from pixlens.vectors import VectorIndex
+
+        index = VectorIndex(self.index_path, dimensions, load=False)
+        for ids, matrix in _chunks(conn):
+            index.add(ids, matrix)
+        return index
+
+    def embedding_chunks(self) -> Iterator[tuple[list[int], np.ndarray[Any, np.dtype[np.float32]]]]:
+        """Every embedding, ``CHUNK`` at a time, in id order (one consistent state of the table)."""
+        with self._snapshot() as conn:
+            yield from _chunks(conn)
+
+    def embeddings_of(self, ids: list[int]) -> dict[int, np.ndarray[Any, np.dtype[np.float32]]]:
+        found: dict[int, np.ndarray[Any, np.dtype[np.float32]]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = f"SELECT image_id, vector FROM embeddings WHERE image_id IN ({','.join('?' * len(chunk))})"
+            found.update((image_id, _vector(blob)) for image_id, blob in self._read(sql, chunk))
+        return found
 
     def similar(self, image_id: int, k: int) -> list[tuple[int, float]]:
         rows = self._read("SELECT vector FROM embeddings WHERE image_id = ?", (image_id,))
@@ -213,11 +348,21 @@ class Vectors:
         return [(other, similarity) for other, similarity in found if other != image_id][:k]
 
     def save(self) -> None:
+        """Save the index if it changed since its file was written; compact it first when removals piled up."""
         with self._index_lock:
-            if self._index is not None and self._unsaved:
-                self._index.save()
-                self._unsaved = 0
             self._saved_at = time.monotonic()
+            if self._index is None or self._index_generation == self._saved_generation:
+                return
+            if self._index.tombstones > max(COMPACT_MIN, COMPACT_RATIO * len(self._index)):
+                with self._snapshot() as conn:
+                    (current,) = conn.execute("SELECT value FROM generations WHERE name = ?", (EMBEDDINGS,)).fetchone()
+                    self._index = self._rebuilt(conn, self._index.dimensions)
+                    self._index_generation = current
+            try:
+                self.saved.save(self._index, self._index_generation)
+            except OSError as exc:
+                raise CatalogError(f"cannot save the vector index {self.index_path}: {exc}") from exc
+            self._saved_generation = self._index_generation
 
     # -- reading ----
     def attach(self, image_id: int, record: ImageRecord) -> None:
@@ -239,3 +384,12 @@ class Vectors:
             return [int(name)]
         rows = self._read("SELECT id FROM people WHERE name = ? COLLATE NOCASE", (name,))
         return [row[0] for row in rows]
+
+
+def _chunks(conn: sqlite3.Connection) -> Iterator[tuple[list[int], np.ndarray[Any, np.dtype[np.float32]]]]:
+    last = -1
+    while rows := conn.execute(
+        "SELECT image_id, vector FROM embeddings WHERE image_id > ? ORDER BY image_id LIMIT ?", (last, CHUNK)
+    ).fetchall():
+        yield [row[0] for row in rows], np.stack([_vector(row[1]) for row in rows])
+        last = rows[-1][0]
