@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -186,3 +187,39 @@ def test_a_catalog_in_a_read_only_folder(tmp_path: Path) -> None:
         SqliteCatalog(folder / "catalog.db")
     with read_only(folder), pytest.raises(CatalogError, match=r"read-only|cannot create"):
         SqliteCatalog(folder / "new" / "catalog.db")
+
+
+def pixlens_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PIXLENS_")}
+    environment["COLUMNS"] = "500"
+    command = [str(Path(sys.executable).with_name("pixlens")), *map(str, args)]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_pixlens_check_says_sound_or_names_each_problem(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    filled(home / "catalog.db", images=20)
+
+    sound = pixlens_cli("--home", home, "check")
+    assert sound.returncode == 0 and "the catalog is sound" in sound.stderr, sound.stderr
+
+    with closing(sqlite3.connect(home / "catalog.db")) as conn:
+        conn.execute("UPDATE label_counts SET images = images + 1 WHERE label = 'Dog'")
+        conn.commit()
+    broken = pixlens_cli("--home", home, "check", "--json")
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout) == {"Problems": ["label counts that disagree with the label index: 1"]}
+
+
+def test_a_catalog_that_is_not_a_database_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "catalog.db").write_text("not a catalog\n" * 100)
+
+    done = pixlens_cli("--home", home, "search", "dog")
+
+    assert done.returncode == 2 and "is not a pixlens catalog" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -476,6 +476,23 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
         out.print(f"{key:>11}: {value}")
 
 
+@app.command()
+def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check the whole catalog (every page, every index and count); exit 1 when something is wrong.
+
+    Example: pixlens check
+    """
+    problems = _lens(ctx).check()
+    if as_json:
+        print(json.dumps({"Problems": problems}))
+    else:
+        for problem in problems:
+            err.print(f"[red]problem:[/] {escape(problem)}", highlight=False)
+        err.print(f"{len(problems)} problems found" if problems else "the catalog is sound")
+    if problems:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

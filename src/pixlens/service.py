@@ -191,6 +191,10 @@ class Pixlens:
     def labels(self) -> list[tuple[str, int]]:
         return self.catalog.labels()
 
+    def check(self) -> list[str]:
+        """A full check of the catalog (SQLite's integrity check, then its own rules); the problems found."""
+        return self.catalog.check()
+
     def stats(self) -> dict[str, object]:
         return {"home": str(self.settings.home), "store": self.store.describe(), **self.catalog.stats()}
 
