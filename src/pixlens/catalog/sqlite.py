@@ -12,6 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ import numpy as np
 
 from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
-from pixlens.catalog.sets import Ids, Matches, evaluate
+from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
+from pixlens.catalog.postings import UNIVERSE, Postings
+from pixlens.catalog.sets import Evaluation, Posting
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
 from pixlens.catalog.sqlite_vectors import Vectors
-from pixlens.catalog.sqlplan import positive_entries, term_sql
+from pixlens.catalog.sqlplan import TEXT, positive_entries, text_sql
 from pixlens.errors import CatalogError
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
@@ -63,7 +66,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     ("0003_vectors_faces_people", VECTORS_MIGRATION),
+    ("0004_postings_for_search", POSTINGS_MIGRATION),
 ]
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration (a trigger's body holds semicolons of its own)."""
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                yield current
+            current = ""
 
 
 class SqliteCatalog:
@@ -77,6 +92,9 @@ class SqliteCatalog:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._postings = Postings()
+        self._postings_lock = threading.Lock()
+        self._postings_writer: sqlite3.Connection | None = None
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._migrate()
@@ -111,9 +129,8 @@ class SqliteCatalog:
                     continue
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in statements(sql):
+                        conn.execute(statement)
                     conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
                     conn.execute("COMMIT")
                 except sqlite3.Error as exc:
@@ -275,29 +292,74 @@ class SqliteCatalog:
         return self.page(query, resolve, limit, offset)[0]
 
     def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
-        """One page of hits, best first, and the number of all hits."""
-        if isinstance(query, Term):  # a range read in rank order, and a range count: both stop early
-            sql, params = term_sql(query, resolve(query))
-            rows = self._read(
-                f"{sql} ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset",
-                {**params, "limit": limit, "offset": offset},
-            )
-            page, total = [(row[0], row[1]) for row in rows], self.count(query, resolve)
-        else:
-            matches = self._evaluate(query, resolve)
-            page, total = matches.page(limit, offset), len(matches.ids)
-        return self._hits(query, resolve, page), total
+        """One page of hits, best first, and the number of all hits (one snapshot: a write meanwhile is seen
+        entirely or not at all)."""
+        with self._snapshot() as built:
+            evaluation = self._evaluate(query, resolve, built)
+            page = evaluation.page(limit, offset)
+            return self._hits(query, resolve, page), evaluation.count()
 
-    def _evaluate(self, query: Node, resolve: Resolver) -> Matches:
-        def fetch(term: Term) -> Matches:
-            sql, params = term_sql(term, resolve(term))
-            return Matches.of(self._read(sql, params))
+    def count(self, query: Node, resolve: Resolver) -> int:
+        with self._snapshot() as built:
+            return self._evaluate(query, resolve, built).count()
 
-        def universe() -> Ids:
-            rows = self._read("SELECT id FROM images WHERE has_analysis = 1")
-            return np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    @contextmanager
+    def _snapshot(self) -> Iterator[list[tuple[str, int, Posting]]]:
+        """One read transaction on this thread's connection; the postings built in it are saved after it."""
+        conn = self._reader()
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
+        built: list[tuple[str, int, Posting]] = []
+        try:
+            yield built
+        finally:
+            conn.execute("COMMIT")
+        if built:
+            self._save_postings(built)
 
-        return evaluate(query, fetch, universe)
+    def _evaluate(self, query: Node, resolve: Resolver, built: list[tuple[str, int, Posting]]) -> Evaluation:
+        conn = self._reader()
+
+        def postings(entries: list[str]) -> list[Posting]:
+            try:
+                found, new = self._postings.get(conn, entries)
+            except sqlite3.Error as exc:
+                raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
+            built.extend(new)
+            return found
+
+        def fetch(term: Term) -> Posting:
+            entries = resolve(term)
+            if not entries:
+                return Posting.empty()
+            if entries[0].startswith(TEXT):
+                sql, params = text_sql(entries[0].removeprefix(TEXT))
+                rows = self._read(sql, params)
+                ids = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
+                found = Posting.from_rows(ids, np.fromiter((row[1] for row in rows), np.float64, len(rows)))
+            else:
+                found = Posting.best_of(postings(entries))
+            if term.op is not None and term.threshold is not None:
+                found = found.within(term.op, term.threshold)
+            return found
+
+        return Evaluation(query, fetch, lambda: postings([UNIVERSE])[0].bitmap)
+
+    def _save_postings(self, built: list[tuple[str, int, Posting]]) -> None:
+        """Keep large postings for the next process; a cache, so a busy or read-only catalog just skips it."""
+        if not self._postings_lock.acquire(blocking=False):
+            return
+        try:
+            if self._postings_writer is None:
+                self._postings_writer = self._connect()
+                self._postings_writer.execute("PRAGMA busy_timeout=0")
+            self._postings.save(self._postings_writer, built)
+        except (sqlite3.Error, CatalogError):
+            pass
+        finally:
+            self._postings_lock.release()
 
     def _hits(self, query: Node, resolve: Resolver, page: list[tuple[int, float]]) -> list[Hit]:
         """Keys and matched labels for the rows of one page only."""
@@ -320,12 +382,6 @@ class SqliteCatalog:
             for image_id, score in page
             if image_id in keys
         ]
-
-    def count(self, query: Node, resolve: Resolver) -> int:
-        if isinstance(query, Term):
-            sql, params = term_sql(query, resolve(query))
-            return int(self._read(f"SELECT COUNT(*) FROM ({sql})", params)[0][0])
-        return len(self._evaluate(query, resolve).ids)
 
     def labels(self) -> list[tuple[str, int]]:
         rows = self._read("SELECT label, images FROM label_counts ORDER BY images DESC, label")
