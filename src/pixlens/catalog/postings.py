@@ -15,8 +15,9 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
+from pyroaring import BitMap
 
-from pixlens.catalog.sets import Posting
+from pixlens.catalog.sets import Posting, ids_of
 
 UNIVERSE = ""  # the entry of every analysed image (no label is empty)
 SAVE_FROM = 20_000  # smaller postings are rebuilt from the index in a few milliseconds: not worth a write
@@ -33,6 +34,8 @@ CREATE TABLE posting_generations (
 CREATE TABLE postings (
     entry TEXT PRIMARY KEY,
     generation INTEGER NOT NULL,
+    bitmap BLOB NOT NULL,
+    scores BLOB NOT NULL,
     ranked BLOB NOT NULL,
     ranked_scores BLOB NOT NULL
 );
@@ -93,17 +96,20 @@ class Postings:
         try:
             for entry, generation, posting in built:
                 conn.execute(
-                    """INSERT INTO postings (entry, generation, ranked, ranked_scores)
-                       SELECT :entry, :generation, :ranked, :scores
+                    """INSERT INTO postings (entry, generation, bitmap, scores, ranked, ranked_scores)
+                       SELECT :entry, :generation, :bitmap, :scores, :ranked, :ranked_scores
                        WHERE COALESCE((SELECT generation FROM posting_generations WHERE entry = :entry), 0)
                              = :generation
-                       ON CONFLICT(entry) DO UPDATE SET generation = excluded.generation,
-                           ranked = excluded.ranked, ranked_scores = excluded.ranked_scores""",
+                       ON CONFLICT(entry) DO UPDATE SET generation = excluded.generation, bitmap = excluded.bitmap,
+                           scores = excluded.scores, ranked = excluded.ranked,
+                           ranked_scores = excluded.ranked_scores""",
                     {
                         "entry": entry,
                         "generation": generation,
+                        "bitmap": posting.bitmap.serialize(),
+                        "scores": posting.scores.tobytes(),
                         "ranked": posting.ranked.tobytes(),
-                        "scores": posting.ranked_scores.tobytes(),
+                        "ranked_scores": posting.ranked_scores.tobytes(),
                     },
                 )
         except BaseException:
@@ -133,11 +139,20 @@ class Postings:
     @staticmethod
     def _saved(conn: sqlite3.Connection, entry: str, generation: int) -> Posting | None:
         row = conn.execute(
-            "SELECT ranked, ranked_scores FROM postings WHERE entry = ? AND generation = ?", (entry, generation)
+            """SELECT bitmap, scores, ranked, ranked_scores FROM postings
+               WHERE entry = ? AND generation = ?""",
+            (entry, generation),
         ).fetchone()
         if row is None:
             return None
-        return Posting.from_ranked(np.frombuffer(row[0], np.uint32), np.frombuffer(row[1], np.float64))
+        bitmap = BitMap.deserialize(row[0])
+        return Posting(
+            bitmap,
+            ids_of(bitmap),
+            np.frombuffer(row[1], np.float64),
+            np.frombuffer(row[2], np.uint32),
+            np.frombuffer(row[3], np.float64),
+        )
 
     @staticmethod
     def _build(conn: sqlite3.Connection, entry: str) -> Posting:
