@@ -21,6 +21,7 @@ from pixlens.catalog.sets import Posting, ids_of
 
 UNIVERSE = ""  # the entry of every analysed image (no label is empty)
 SAVE_FROM = 20_000  # smaller postings are rebuilt from the index in a few milliseconds: not worth a write
+TERMS_KEPT = 32  # derived term postings kept (they hold their entries' postings too)
 MEMORY_BYTES = 512 * 2**20  # postings kept in memory (a label in every image of 1,000,000: 24 MB)
 
 _BUMP = """INSERT INTO posting_generations (entry, generation) VALUES ({entry}, 1)
@@ -69,6 +70,29 @@ class Postings:
         self._memory: OrderedDict[str, tuple[int, Posting]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # term postings derived from entries' (several entries, a threshold), valid while those are the same objects
+        self._terms: OrderedDict[tuple[object, ...], tuple[list[Posting], Posting]] = OrderedDict()
+
+    def term(
+        self, conn: sqlite3.Connection, entries: list[str], op: str | None, threshold: float | None
+    ) -> tuple[Posting, list[tuple[str, int, Posting]]]:
+        """The posting of a term: the best of its entries, within its threshold (and what to save, as ``get``)."""
+        found, built = self.get(conn, entries)
+        if len(found) == 1 and (op is None or threshold is None):
+            return found[0], built
+        key = (tuple(entries), op, threshold)
+        with self._lock:
+            kept = self._terms.get(key)
+        if kept is not None and all(old is new for old, new in zip(kept[0], found, strict=True)):
+            return kept[1], built
+        posting = Posting.best_of(found)
+        if op is not None and threshold is not None:
+            posting = posting.within(op, threshold)
+        with self._lock:
+            self._terms[key] = (found, posting)
+            while len(self._terms) > TERMS_KEPT:
+                self._terms.popitem(last=False)
+        return posting, built
 
     def get(self, conn: sqlite3.Connection, entries: list[str]) -> tuple[list[Posting], list[tuple[str, int, Posting]]]:
         """The postings of ``entries``, and those built from the index (entry, generation, posting) to save."""

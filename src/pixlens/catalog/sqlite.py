@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pyroaring import BitMap
 
 from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
@@ -322,9 +323,9 @@ class SqliteCatalog:
     def _evaluate(self, query: Node, resolve: Resolver, built: list[tuple[str, int, Posting]]) -> Evaluation:
         conn = self._reader()
 
-        def postings(entries: list[str]) -> list[Posting]:
+        def read(load: Callable[[], tuple[Posting, list[tuple[str, int, Posting]]]]) -> Posting:
             try:
-                found, new = self._postings.get(conn, entries)
+                found, new = load()
             except sqlite3.Error as exc:
                 raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
             built.extend(new)
@@ -339,13 +340,15 @@ class SqliteCatalog:
                 rows = self._read(sql, params)
                 ids = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
                 found = Posting.from_rows(ids, np.fromiter((row[1] for row in rows), np.float64, len(rows)))
-            else:
-                found = Posting.best_of(postings(entries))
-            if term.op is not None and term.threshold is not None:
-                found = found.within(term.op, term.threshold)
-            return found
+                if term.op is not None and term.threshold is not None:
+                    found = found.within(term.op, term.threshold)
+                return found
+            return read(lambda: self._postings.term(conn, entries, term.op, term.threshold))
 
-        return Evaluation(query, fetch, lambda: postings([UNIVERSE])[0].bitmap)
+        def universe() -> BitMap:
+            return read(lambda: self._postings.term(conn, [UNIVERSE], None, None)).bitmap
+
+        return Evaluation(query, fetch, universe)
 
     def _save_postings(self, built: list[tuple[str, int, Posting]]) -> None:
         """Keep large postings for the next process; a cache, so a busy or read-only catalog just skips it."""
