@@ -12,21 +12,24 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pyroaring import BitMap
 
 from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
 from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
-from pixlens.catalog.sets import Ids, Matches, evaluate
+from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
+from pixlens.catalog.postings import UNIVERSE, Postings
+from pixlens.catalog.sets import Evaluation, Posting
 from pixlens.catalog.sqlite_check import check_catalog
 from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
 from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
-from pixlens.catalog.sqlplan import positive_entries, term_sql
+from pixlens.catalog.sqlplan import TEXT, positive_entries, text_sql
 from pixlens.errors import CatalogError
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
@@ -67,11 +70,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     ("0003_vectors_faces_people", VECTORS_MIGRATION),
-    ("0004_generations", GENERATIONS_MIGRATION),
+    ("0004_postings_for_search", POSTINGS_MIGRATION),
+    ("0005_generations", GENERATIONS_MIGRATION),
 ]
 
 
 SCHEMA_VERSION = len(MIGRATIONS)  # PRAGMA user_version of a catalog this code made or migrated
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration (a trigger's body holds semicolons of its own)."""
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                yield current
+            current = ""
 
 
 class SqliteCatalog:
@@ -85,6 +100,9 @@ class SqliteCatalog:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._postings = Postings()
+        self._postings_lock = threading.Lock()
+        self._postings_writer: sqlite3.Connection | None = None
         self._writer = self._connect()
         try:
             self._open()
@@ -185,9 +203,8 @@ class SqliteCatalog:
                     self._refuse_newer(conn, applied)
                     for name, sql in MIGRATIONS:
                         if name not in applied:
-                            for statement in sql.split(";"):
-                                if statement.strip():
-                                    conn.execute(statement)
+                            for statement in statements(sql):
+                                conn.execute(statement)
                             conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     conn.execute("COMMIT")
@@ -358,29 +375,69 @@ class SqliteCatalog:
         return self.page(query, resolve, limit, offset)[0]
 
     def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
-        """One page of hits, best first, and the number of all hits."""
-        if isinstance(query, Term):  # a range read in rank order, and a range count: both stop early
-            sql, params = term_sql(query, resolve(query))
-            rows = self._read(
-                f"{sql} ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset",
-                {**params, "limit": limit, "offset": offset},
-            )
-            page, total = [(row[0], row[1]) for row in rows], self.count(query, resolve)
-        else:
-            matches = self._evaluate(query, resolve)
-            page, total = matches.page(limit, offset), len(matches.ids)
-        return self._hits(query, resolve, page), total
+        """One page of hits, best first, and the number of all hits (one snapshot: a write meanwhile is seen
+        entirely or not at all)."""
+        with self._search_read() as built:
+            evaluation = self._evaluate(query, resolve, built)
+            page = evaluation.page(limit, offset)
+            return self._hits(query, resolve, page), evaluation.count()
 
-    def _evaluate(self, query: Node, resolve: Resolver) -> Matches:
-        def fetch(term: Term) -> Matches:
-            sql, params = term_sql(term, resolve(term))
-            return Matches.of(self._read(sql, params))
+    def count(self, query: Node, resolve: Resolver) -> int:
+        with self._search_read() as built:
+            return self._evaluate(query, resolve, built).count()
 
-        def universe() -> Ids:
-            rows = self._read("SELECT id FROM images WHERE has_analysis = 1")
-            return np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    @contextmanager
+    def _search_read(self) -> Iterator[list[tuple[str, int, Posting]]]:
+        """One read transaction for a search; the postings built in it are saved after it."""
+        built: list[tuple[str, int, Posting]] = []
+        with self._snapshot():
+            yield built
+        if built:
+            self._save_postings(built)
 
-        return evaluate(query, fetch, universe)
+    def _evaluate(self, query: Node, resolve: Resolver, built: list[tuple[str, int, Posting]]) -> Evaluation:
+        conn = self._reader()
+
+        def read(load: Callable[[], tuple[Posting, list[tuple[str, int, Posting]]]]) -> Posting:
+            try:
+                found, new = load()
+            except sqlite3.Error as exc:
+                raise CatalogError(f"catalog read failed ({self.path}): {exc}") from exc
+            built.extend(new)
+            return found
+
+        def fetch(term: Term) -> Posting:
+            entries = resolve(term)
+            if not entries:
+                return Posting.empty()
+            if entries[0].startswith(TEXT):
+                sql, params = text_sql(entries[0].removeprefix(TEXT))
+                rows = self._read(sql, params)
+                ids = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
+                found = Posting.from_rows(ids, np.fromiter((row[1] for row in rows), np.float64, len(rows)))
+                if term.op is not None and term.threshold is not None:
+                    found = found.within(term.op, term.threshold)
+                return found
+            return read(lambda: self._postings.term(conn, entries, term.op, term.threshold))
+
+        def universe() -> BitMap:
+            return read(lambda: self._postings.term(conn, [UNIVERSE], None, None)).bitmap
+
+        return Evaluation(query, fetch, universe)
+
+    def _save_postings(self, built: list[tuple[str, int, Posting]]) -> None:
+        """Keep large postings for the next process; a cache, so a busy or read-only catalog just skips it."""
+        if not self._postings_lock.acquire(blocking=False):
+            return
+        try:
+            if self._postings_writer is None:
+                self._postings_writer = self._connect()
+                self._postings_writer.execute("PRAGMA busy_timeout=0")
+            self._postings.save(self._postings_writer, built)
+        except (sqlite3.Error, CatalogError):
+            pass
+        finally:
+            self._postings_lock.release()
 
     def _hits(self, query: Node, resolve: Resolver, page: list[tuple[int, float]]) -> list[Hit]:
         """Keys and matched labels for the rows of one page only."""
@@ -403,12 +460,6 @@ class SqliteCatalog:
             for image_id, score in page
             if image_id in keys
         ]
-
-    def count(self, query: Node, resolve: Resolver) -> int:
-        if isinstance(query, Term):
-            sql, params = term_sql(query, resolve(query))
-            return int(self._read(f"SELECT COUNT(*) FROM ({sql})", params)[0][0])
-        return len(self._evaluate(query, resolve).ids)
 
     def labels(self) -> list[tuple[str, int]]:
         rows = self._read("SELECT label, images FROM label_counts ORDER BY images DESC, label")

@@ -1,0 +1,194 @@
+"""Posting lists of the SQLite catalog: each index entry's images as a :class:`~pixlens.catalog.sets.Posting`.
+
+A posting is built from ``label_index`` on first use (one range read, in rank order), kept in memory, and saved
+in the table ``postings`` when it is large, so that the next process loads it in a millisecond instead of reading
+every row again. It stays valid while the entry's *generation* is unchanged: triggers on ``label_index`` bump
+``posting_generations`` for every row written or removed, so ingesting costs one small upsert per index row and
+never rewrites a posting. The universe (every analysed image, for NOT) is the entry ``""``, bumped by triggers
+on ``images``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from pyroaring import BitMap
+
+from pixlens.catalog.sets import Posting, ids_of
+
+UNIVERSE = ""  # the entry of every analysed image (no label is empty)
+SAVE_FROM = 20_000  # smaller postings are rebuilt from the index in a few milliseconds: not worth a write
+TERMS_KEPT = 32  # derived term postings kept (they hold their entries' postings too)
+MEMORY_BYTES = 512 * 2**20  # postings kept in memory (a label in every image of 1,000,000: 24 MB)
+
+_BUMP = """INSERT INTO posting_generations (entry, generation) VALUES ({entry}, 1)
+           ON CONFLICT(entry) DO UPDATE SET generation = generation + 1"""
+
+MIGRATION = f"""
+CREATE TABLE posting_generations (
+    entry TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE postings (
+    entry TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    bitmap BLOB NOT NULL,
+    scores BLOB NOT NULL,
+    ranked BLOB NOT NULL,
+    ranked_scores BLOB NOT NULL
+);
+CREATE TRIGGER postings_entry_added AFTER INSERT ON label_index BEGIN
+    {_BUMP.format(entry="NEW.label")};
+END;
+CREATE TRIGGER postings_entry_removed AFTER DELETE ON label_index BEGIN
+    {_BUMP.format(entry="OLD.label")};
+END;
+CREATE TRIGGER postings_entry_changed AFTER UPDATE ON label_index BEGIN
+    {_BUMP.format(entry="OLD.label")};
+    {_BUMP.format(entry="NEW.label")};
+END;
+CREATE TRIGGER postings_image_added AFTER INSERT ON images WHEN NEW.has_analysis = 1 BEGIN
+    {_BUMP.format(entry="''")};
+END;
+CREATE TRIGGER postings_image_changed AFTER UPDATE OF has_analysis ON images
+WHEN OLD.has_analysis IS NOT NEW.has_analysis BEGIN
+    {_BUMP.format(entry="''")};
+END;
+CREATE TRIGGER postings_image_removed AFTER DELETE ON images WHEN OLD.has_analysis = 1 BEGIN
+    {_BUMP.format(entry="''")};
+END
+"""
+
+
+class Postings:
+    """Loads postings through a connection that is inside a read transaction (one snapshot for a whole query)."""
+
+    def __init__(self) -> None:
+        self._memory: OrderedDict[str, tuple[int, Posting]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        # term postings derived from entries' (several entries, a threshold), valid while those are the same objects
+        self._terms: OrderedDict[tuple[object, ...], tuple[list[Posting], Posting]] = OrderedDict()
+
+    def term(
+        self, conn: sqlite3.Connection, entries: list[str], op: str | None, threshold: float | None
+    ) -> tuple[Posting, list[tuple[str, int, Posting]]]:
+        """The posting of a term: the best of its entries, within its threshold (and what to save, as ``get``)."""
+        found, built = self.get(conn, entries)
+        if len(found) == 1 and (op is None or threshold is None):
+            return found[0], built
+        key = (tuple(entries), op, threshold)
+        with self._lock:
+            kept = self._terms.get(key)
+        if kept is not None and all(old is new for old, new in zip(kept[0], found, strict=True)):
+            return kept[1], built
+        posting = Posting.best_of(found)
+        if op is not None and threshold is not None:
+            posting = posting.within(op, threshold)
+        with self._lock:
+            self._terms[key] = (found, posting)
+            while len(self._terms) > TERMS_KEPT:
+                self._terms.popitem(last=False)
+        return posting, built
+
+    def get(self, conn: sqlite3.Connection, entries: list[str]) -> tuple[list[Posting], list[tuple[str, int, Posting]]]:
+        """The postings of ``entries``, and those built from the index (entry, generation, posting) to save."""
+        marks = ",".join("?" * len(entries))
+        sql = f"SELECT entry, generation FROM posting_generations WHERE entry IN ({marks})"
+        generations = dict(conn.execute(sql, entries).fetchall())
+        found: list[Posting] = []
+        built: list[tuple[str, int, Posting]] = []
+        for entry in entries:
+            generation = generations.get(entry, 0)
+            posting = self._remembered(entry, generation)
+            if posting is None:
+                posting = self._saved(conn, entry, generation)
+                if posting is None:
+                    posting = self._build(conn, entry)
+                    if len(posting) >= SAVE_FROM:
+                        built.append((entry, generation, posting))
+                self._remember(entry, generation, posting)
+            found.append(posting)
+        return found, built
+
+    def save(self, conn: sqlite3.Connection, built: list[tuple[str, int, Posting]]) -> None:
+        """Store postings for the next process, each only if its entry has not changed since it was read."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for entry, generation, posting in built:
+                conn.execute(
+                    """INSERT INTO postings (entry, generation, bitmap, scores, ranked, ranked_scores)
+                       SELECT :entry, :generation, :bitmap, :scores, :ranked, :ranked_scores
+                       WHERE COALESCE((SELECT generation FROM posting_generations WHERE entry = :entry), 0)
+                             = :generation
+                       ON CONFLICT(entry) DO UPDATE SET generation = excluded.generation, bitmap = excluded.bitmap,
+                           scores = excluded.scores, ranked = excluded.ranked,
+                           ranked_scores = excluded.ranked_scores""",
+                    {
+                        "entry": entry,
+                        "generation": generation,
+                        "bitmap": posting.bitmap.serialize(),
+                        "scores": posting.scores.tobytes(),
+                        "ranked": posting.ranked.tobytes(),
+                        "ranked_scores": posting.ranked_scores.tobytes(),
+                    },
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _remembered(self, entry: str, generation: int) -> Posting | None:
+        with self._lock:
+            kept = self._memory.get(entry)
+            if kept is None or kept[0] != generation:
+                return None
+            self._memory.move_to_end(entry)
+            return kept[1]
+
+    def _remember(self, entry: str, generation: int, posting: Posting) -> None:
+        with self._lock:
+            old = self._memory.pop(entry, None)
+            if old is not None:
+                self._bytes -= old[1].nbytes()
+            self._memory[entry] = (generation, posting)
+            self._bytes += posting.nbytes()
+            while self._bytes > MEMORY_BYTES and len(self._memory) > 1:
+                _, (_, dropped) = self._memory.popitem(last=False)
+                self._bytes -= dropped.nbytes()
+
+    @staticmethod
+    def _saved(conn: sqlite3.Connection, entry: str, generation: int) -> Posting | None:
+        row = conn.execute(
+            """SELECT bitmap, scores, ranked, ranked_scores FROM postings
+               WHERE entry = ? AND generation = ?""",
+            (entry, generation),
+        ).fetchone()
+        if row is None:
+            return None
+        bitmap = BitMap.deserialize(row[0])
+        return Posting(
+            bitmap,
+            ids_of(bitmap),
+            np.frombuffer(row[1], np.float64),
+            np.frombuffer(row[2], np.uint32),
+            np.frombuffer(row[3], np.float64),
+        )
+
+    @staticmethod
+    def _build(conn: sqlite3.Connection, entry: str) -> Posting:
+        if entry == UNIVERSE:
+            rows = conn.execute("SELECT id FROM images WHERE has_analysis = 1 ORDER BY id DESC").fetchall()
+            ranked = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
+            return Posting.from_ranked(ranked, np.zeros(len(ranked)))
+        rows = conn.execute(
+            """SELECT image_id, confidence FROM label_index WHERE label = ?
+               ORDER BY confidence DESC, image_id DESC""",
+            (entry,),
+        ).fetchall()
+        ranked = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
+        scores = np.fromiter((row[1] for row in rows), np.float64, len(rows))
+        return Posting.from_ranked(ranked, scores)
