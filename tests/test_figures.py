@@ -129,3 +129,16 @@ def test_update_rewrites_only_the_blocks(figures_module: ModuleType, figures: di
 def test_a_document_without_the_markers_is_refused(figures_module: ModuleType) -> None:
     with pytest.raises(figures_module.BlockError, match="readme-speed"):
         figures_module.replace_block("# a README without generated figures\n", "readme-speed", "| a | b |")
+
+
+def test_a_search_benchmark_with_rounds_shows_the_range_of_its_p95(
+    figures_module: ModuleType, figures: dict[str, Any]
+) -> None:
+    rounds = copy.deepcopy(figures)
+    query = next(q for q in rounds["search"]["queries"].values() if q["query"] == "person")
+    query["p95"], query["p95_rounds"] = 99.0, [99.0, 98.0, 120.0]
+
+    blocks = figures_module.render(rounds)
+
+    assert "99.0 (98.0-120.0, 3 rounds) ms (`person`)" in blocks["readme-speed"]
+    assert "| `person` |" in blocks["performance"] and "99.00 (98.00-120.00, 3 rounds)" in blocks["performance"]
