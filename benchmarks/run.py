@@ -1,32 +1,44 @@
-"""All the benchmarks in turn: label quality, throughput (and peak memory), search latency, the cascade; then a
+"""The benchmarks in turn: label quality, throughput (and peak memory), search latency, the cascade; then a
 summary. (The vector index at a million vectors takes ~20 minutes to build: benchmarks/bench_vectors.py, alone.)
 
-    ./dev bench [--quick] [--json]
+    ./dev bench [--quick] [--json] [--only SECTION ...]
 
 --quick: fewer images, one round, a smaller catalog, fewer runs, only the default label mode.
---json: also write every figure to benchmarks/out/results.json.
+--json: write the figures to benchmarks/results.json (the sections run replace theirs; the others are kept) and
+        rewrite the generated blocks of README.md and docs/PERFORMANCE.md from it (scripts/gen_figures.py).
+--only: run only these sections; ``tenk`` (10,000 photos, ~10 minutes of both cores) runs only when named.
+
+Each section records when it ran, on which machine, whether it was quick, and how much of the CPUs other
+processes used meanwhile (from /proc/stat): figures of a shared machine are marked as disturbed.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import inspect
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import cascade
+import gen_figures
 import label_quality
 import search_latency
+import tenk
 import throughput
 
-OUT = Path(__file__).resolve().parent / "out"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+DEFAULT_SECTIONS = ("label_quality", "throughput", "search", "cascade")
+SECTIONS = (*DEFAULT_SECTIONS, "tenk")
 
 
 def machine() -> dict[str, Any]:
@@ -46,99 +58,75 @@ def busy_jiffies() -> int:
     return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
-def label_quality_run(quick: bool) -> dict[str, Any]:
-    modes: dict[str, Any] = dict(list(label_quality.MODES.items())[:1]) if quick else label_quality.MODES
-    results: dict[str, Any] = {mode: label_quality.evaluate(SAMPLES, overrides) for mode, overrides in modes.items()}
-    print("Label quality on the samples (COCO classes), MinConfidence 55, MaxLabels 10:")
-    for mode, result in results.items():
-        d = result["default"]
-        print(
-            f"  {mode:38s} precision {d['precision']:.3f}  recall {d['recall']:.3f}  F1 {d['f1']:.3f}"
-            f"  ({result['ms_per_image']} ms/image)"
-        )
+def search(records: int, runs: int, rounds: int) -> dict[str, Any]:
+    # The search benchmark may or may not take a number of rounds: pass it only where it does.
+    if "rounds" in inspect.signature(search_latency.run).parameters:
+        return search_latency.run(records, runs, rounds=rounds)  # type: ignore[call-arg,unused-ignore]
+    return search_latency.run(records, runs)
+
+
+def sections(quick: bool) -> dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], None]]]:
+    """Section -> (measure, report)."""
+    images, rounds, records, runs = (12, 1, 20_000, 100) if quick else (30, 3, 100_000, 200)
+    modes = dict(list(label_quality.MODES.items())[:1]) if quick else label_quality.MODES
+    return {
+        "label_quality": (lambda: label_quality.run(SAMPLES, modes), label_quality.report),
+        "throughput": (lambda: throughput.run(images, rounds), throughput.report),
+        "search": (lambda: search(records, runs, rounds), search_latency.report),
+        "cascade": (lambda: cascade.measure(rounds), cascade.report),
+        "tenk": (tenk.run, tenk.report),
+    }
+
+
+def measured(
+    name: str, quick: bool, measure: Callable[[], dict[str, Any]], report: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """The section's figures (reported as they come), with when and how they were measured."""
+    started, busy_before, own_before = time.perf_counter(), busy_jiffies(), os.times()
+    results = measure()
+    report(results)
+    elapsed = time.perf_counter() - started
+    own_after = os.times()
+    own = sum(own_after[:4]) - sum(own_before[:4])  # user + system, this process and its children
+    others = (busy_jiffies() - busy_before) / os.sysconf("SC_CLK_TCK") - own
+    results["measured"] = {
+        "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "machine": machine(),
+        "quick": quick and name != "tenk",  # the 10,000 photos are the same in either mode
+        "seconds": round(elapsed, 1),
+        "other_processes_cpu_share": round(max(0.0, others) / (elapsed * (os.cpu_count() or 1)), 3),
+    }
     return results
-
-
-def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(figure, value, target verdict) rows."""
-    t, s = results["throughput"], results["search"]
-    rows = []
-    for name, quality in results["label_quality"].items():
-        d = quality["default"]
-        rows.append((f"labels {name.split(' (')[0]}: P / R / F1", f"{d['precision']} / {d['recall']} / {d['f1']}", ""))
-    for name in ("phone", "small"):
-        r = t[name]
-        rows.append(
-            (
-                f"{name}: pipeline / naive / ceiling",
-                f"{r['pipeline_ips']} / {r['naive_ips']} / {r['ceiling_ips']} img/s",
-                "",
-            )
-        )
-    rows.append(
-        (
-            "phone: pipeline / naive",
-            f"{t['phone']['pipeline_vs_naive']}x",
-            f">= 3x  {t['targets']['phone: pipeline >= 3x naive']}",
-        )
-    )
-    rows.append(
-        (
-            "small: pipeline / ceiling",
-            f"{t['small']['pipeline_vs_ceiling']:.0%}",
-            f">= 80%  {t['targets']['small: pipeline >= 80% of ceiling']}",
-        )
-    )
-    rows.append(("small: naive / ceiling", f"{t['small']['naive_vs_ceiling']:.0%}", "(reference)"))
-    rows.append(
-        ("peak RSS, phone set", f"{t['memory']['peak_mb']:.0f} MB", f"< 1 GB  {t['targets']['peak RSS < 1 GB']}")
-    )
-    for q in s["queries"].values():
-        rows.append((f"search p95: {q['query']}", f"{q['p95']} ms", f"< {q['target_ms']:.0f} ms  {q['verdict']}"))
-    c = results["cascade"]
-    verdict = "PASS" if c["speedup"] >= cascade.TARGET else "MISS"
-    rows.append(("full analysis: cascade / every step", f"{c['speedup']:.2f}x", f">= {cascade.TARGET}x  {verdict}"))
-    rows.append(("full analysis with the cascade", f"{c['images_per_second']['cascade']:.2f} img/s", ""))
-    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a shorter run")
-    parser.add_argument("--json", action="store_true", help="write the figures to benchmarks/out/results.json")
+    parser.add_argument("--json", action="store_true", help="write benchmarks/results.json and the docs' figures")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="these sections only")
     args = parser.parse_args()
-    images, rounds, records, runs = (12, 1, 20_000, 100) if args.quick else (30, 3, 100_000, 200)
+    chosen = args.only or DEFAULT_SECTIONS
+    results: dict[str, Any] = {}
+    for name, (measure, report) in sections(args.quick).items():
+        if name in chosen:
+            results[name] = measured(name, args.quick, measure, report)
+            print()
 
-    started, busy_before, own_before = time.perf_counter(), busy_jiffies(), os.times()
-    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
-    results["label_quality"] = label_quality_run(args.quick)
-    print()
-    results["throughput"] = throughput.run(images, rounds)
-    throughput.report(results["throughput"])
-    print()
-    results["search"] = search_latency.run(records, runs)
-    search_latency.report(results["search"])
-    print()
-    results["cascade"] = cascade.measure(1 if args.quick else 3)
-    cascade.report(results["cascade"])
-
-    elapsed = time.perf_counter() - started
-    own_after = os.times()
-    own = sum(own_after[:4]) - sum(own_before[:4])  # user + system, this process and its children
-    others = (busy_jiffies() - busy_before) / os.sysconf("SC_CLK_TCK") - own
-    results["seconds"] = round(elapsed, 1)
-    results["other_processes_cpu_share"] = round(max(0.0, others) / (elapsed * (os.cpu_count() or 1)), 3)
-
-    print(f"\nSummary ({results['machine']['cpus']} x {results['machine']['cpu']}, {elapsed:.0f} s):")
-    for figure, value, target in summary(results):
-        print(f"  {figure:48s} {value:34s} {target}")
-    share = results["other_processes_cpu_share"]
-    print(f"  other processes used {share:.0%} of the CPUs during the run", end="")
-    print(" (figures above are disturbed; rerun on an idle machine)" if share > 0.05 else "")
+    print("Summary:")
+    for figure, value, target in gen_figures.speed_rows(results):
+        print(f"  {figure:70s} {value:60s} {target}")
+    for name, section in results.items():
+        seconds = section["measured"]["seconds"]
+        print(f"  {gen_figures.TITLES[name]}: {seconds:.0f} s, measured {gen_figures.context(section)}")
     if args.json:
-        OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-        print(f"  figures written to {OUT / 'results.json'}")
+        kept = gen_figures.load() if gen_figures.FIGURES.is_file() else {}
+        figures = {name: kept[name] for name in SECTIONS if name in kept} | results
+        figures = {name: figures[name] for name in SECTIONS if name in figures}
+        # Through JSON and back, so that the docs are rendered from exactly what the file holds.
+        gen_figures.FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"  figures written to {gen_figures.FIGURES}")
+        for changed in gen_figures.update(gen_figures.load()):
+            print(f"  rewrote the figures in {changed}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Two image sets, made once from the samples and cached in benchmarks/out/:
 - phone: 12-megapixel JPEGs (4032 x 3024, the samples cropped to 4:3 and upscaled, quality 90);
 - small: 640-pixel JPEGs (the COCO photos as they are, the PNGs re-encoded).
 
-For each set, in one run (each contender --rounds times, interleaved; the best round of each counts):
+For each set, in one run (each contender --rounds times, interleaved; the median round counts, and the range
+over the rounds is kept beside it):
 
 - pipeline: ``Pixlens.ingest`` into a fresh SQLite catalog (2 decode threads, the settings' defaults);
 - stages: each part of the pipeline called directly, one thread, on the same images;
@@ -15,7 +16,8 @@ For each set, in one run (each contender --rounds times, interleaved; the best r
   full picture, the classifier on a batch of 1, the detector, the labels, and one transaction per record;
 - ceiling: the two models alone on tensors made beforehand (classifier in batches of 8, detector one by one).
 
-Peak memory (RSS high-water mark) is measured in a fresh subprocess that loads the models and ingests the phone set.
+Peak memory (RSS high-water mark) is measured in a fresh subprocess that loads the models and ingests the phone set:
+once with the label analyser only, once with the default analysers (every one).
 
 """
 
@@ -26,6 +28,7 @@ import hashlib
 import io
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,9 +110,12 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def open_lens(folder: Path) -> Pixlens:
-    """Pixlens on ``folder`` as its store (files stay in place) with a fresh catalog in a temporary home."""
+def open_lens(folder: Path, every_analyzer: bool = False) -> Pixlens:
+    """Pixlens on ``folder`` as its store (files stay in place) with a fresh catalog in a temporary home: the label
+    analyser only, or the default analysers."""
     home = Path(tempfile.mkdtemp(prefix="pixlens-bench-"))
+    if every_analyzer:
+        return Pixlens(load_settings(home, store=str(folder), workers=WORKERS))
     return Pixlens(load_settings(home, store=str(folder), workers=WORKERS, analyzers=["labels"]))
 
 
@@ -219,8 +225,8 @@ def _record(name: str, data: bytes, width: int, height: int, analyzer: LabelAnal
 
 
 # -- peak memory, in a process of its own ------------------------------------------------------------------------
-def peak_memory_child(folder: Path, limit: int) -> None:
-    lens = open_lens(folder)
+def peak_memory_child(folder: Path, limit: int, every_analyzer: bool) -> None:
+    lens = open_lens(folder, every_analyzer)
     lens.pipeline  # noqa: B018 - loads the models
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     pipeline_seconds(lens, images_in(folder, limit))
@@ -228,11 +234,11 @@ def peak_memory_child(folder: Path, limit: int) -> None:
     print(json.dumps({"models_loaded_mb": round(loaded, 1), "peak_mb": round(peak, 1)}))
 
 
-def peak_memory(folder: Path, limit: int) -> dict[str, float]:
+def peak_memory(folder: Path, limit: int, every_analyzer: bool) -> dict[str, float]:
     # Through a shell that forks again: Linux keeps the RSS high-water mark across exec, so a child exec'ed
     # straight from this (large) process would start with this process's peak as its own.
     command = ["sh", "-c", '"$@"; exit $?', "sh", sys.executable, __file__, "--peak-memory-of", str(folder)]
-    command += ["--images", str(limit)]
+    command += ["--images", str(limit)] + (["--every-analyzer"] if every_analyzer else [])
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
@@ -240,14 +246,17 @@ def peak_memory(folder: Path, limit: int) -> dict[str, float]:
 
 # -- one set, and the report -------------------------------------------------------------------------------------
 def measure_set(folder: Path, limit: int, rounds: int) -> dict[str, Any]:
-    """Each contender ``rounds`` times, interleaved; the best round of each counts (the least disturbed)."""
+    """Each contender ``rounds`` times, interleaved (a slower spell of a shared machine hits them all). Each figure
+    is the median round's, with every round's figure beside it (``<figure>_rounds``); a ratio is taken within
+    each round, then its median."""
     files = images_in(folder, limit)
     for path in files:  # the page cache is warm for every contender
         path.read_bytes()
-    best: dict[str, float] = {}
+    n = len(files)
+    per_round: dict[str, list[float]] = {}
 
     def keep(name: str, seconds: float) -> None:
-        best[name] = min(best.get(name, seconds), seconds)
+        per_round.setdefault(name, []).append(n / seconds)
 
     for _ in range(rounds):
         lens = open_lens(folder)  # a fresh catalog each round
@@ -260,24 +269,23 @@ def measure_set(folder: Path, limit: int, rounds: int) -> dict[str, Any]:
         keep("ceiling", ceiling_seconds(analyzer, files, limits))
         for stage, seconds in stage_seconds(analyzer, files, limits).items():
             keep(stage, seconds)
-    n = len(files)
-    pipeline, naive, ceiling = (n / best.pop(name) for name in ("pipeline", "naive", "ceiling"))
-    stages = {name: n / seconds for name, seconds in best.items()}
+    pipeline, naive, ceiling = (per_round.pop(name) for name in ("pipeline", "naive", "ceiling"))
     megabytes = sum(p.stat().st_size for p in files) / n / 1e6
     with Image.open(files[0]) as first:
         size = f"{first.width} x {first.height}"
-    return {
-        "images": n,
-        "size": size,
-        "mb_per_image": round(megabytes, 2),
-        "pipeline_ips": round(pipeline, 2),
-        "naive_ips": round(naive, 2),
-        "ceiling_ips": round(ceiling, 2),
-        "pipeline_vs_naive": round(pipeline / naive, 2),
-        "pipeline_vs_ceiling": round(pipeline / ceiling, 3),
-        "naive_vs_ceiling": round(naive / ceiling, 3),
-        "stages_ips": {name: round(value, 2) for name, value in stages.items()},
-    }
+    results: dict[str, Any] = {"images": n, "size": size, "mb_per_image": round(megabytes, 2)}
+    for name, values, digits in (
+        ("pipeline_ips", pipeline, 2),
+        ("naive_ips", naive, 2),
+        ("ceiling_ips", ceiling, 2),
+        ("pipeline_vs_naive", [p / q for p, q in zip(pipeline, naive, strict=True)], 2),
+        ("pipeline_vs_ceiling", [p / q for p, q in zip(pipeline, ceiling, strict=True)], 3),
+        ("naive_vs_ceiling", [p / q for p, q in zip(naive, ceiling, strict=True)], 3),
+    ):
+        results[name] = round(statistics.median(values), digits)
+        results[f"{name}_rounds"] = [round(value, digits) for value in values]
+    results["stages_ips"] = {name: round(statistics.median(values), 2) for name, values in per_round.items()}
+    return results
 
 
 def verdict(ok: bool) -> str:
@@ -288,14 +296,18 @@ def run(limit: int = 30, rounds: int = 3) -> dict[str, Any]:
     """Measure both sets and peak memory; returns the figures (with PASS/MISS) for run.py."""
     sets = image_sets()
     results: dict[str, Any] = {"rounds": rounds}
-    results["memory"] = peak_memory(sets["phone"], limit)
+    results["memory"] = {"labels": peak_memory(sets["phone"], limit, every_analyzer=False)}
+    results["memory"]["every analyser"] = peak_memory(sets["phone"], limit, every_analyzer=True)
     results.update({name: measure_set(folder, limit, rounds) for name, folder in sets.items()})
     results["targets"] = {
         "phone: pipeline >= 3x naive": verdict(results["phone"]["pipeline_vs_naive"] >= TARGET_PHONE_VS_NAIVE),
         "small: pipeline >= 80% of ceiling": verdict(
             results["small"]["pipeline_vs_ceiling"] >= TARGET_SMALL_VS_CEILING
         ),
-        "peak RSS < 1 GB": verdict(results["memory"]["peak_mb"] < TARGET_PEAK_MB),
+        **{
+            f"peak RSS < 1 GB ({analyzers})": verdict(memory["peak_mb"] < TARGET_PEAK_MB)
+            for analyzers, memory in results["memory"].items()
+        },
     }
     return results
 
@@ -303,25 +315,31 @@ def run(limit: int = 30, rounds: int = 3) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> None:
     print(
         f"Throughput: {WORKERS} decode threads, model batch {BATCH}, default settings; images/second,"
-        f" best of {results['rounds']} rounds (higher is better)"
+        f" median of {results['rounds']} rounds [each round] (higher is better)"
     )
     for name in ("phone", "small"):
         r = results[name]
         print(f"\n  {name}: {r['images']} JPEGs of {r['size']} ({r['mb_per_image']} MB each)")
-        print(f"    pipeline (Pixlens.ingest)      {r['pipeline_ips']:7.2f} img/s")
-        print(f"    naive loop                     {r['naive_ips']:7.2f} img/s")
-        print(f"    ceiling (models alone)         {r['ceiling_ips']:7.2f} img/s")
-        print(f"    pipeline / naive               {r['pipeline_vs_naive']:7.2f}x")
-        print(f"    pipeline / ceiling             {r['pipeline_vs_ceiling']:7.1%}")
-        print(f"    naive / ceiling                {r['naive_vs_ceiling']:7.1%}")
+        for key, title, unit in (
+            ("pipeline_ips", "pipeline (Pixlens.ingest)", " img/s"),
+            ("naive_ips", "naive loop", " img/s"),
+            ("ceiling_ips", "ceiling (models alone)", " img/s"),
+            ("pipeline_vs_naive", "pipeline / naive", "x"),
+            ("pipeline_vs_ceiling", "pipeline / ceiling", "%"),
+            ("naive_vs_ceiling", "naive / ceiling", "%"),
+        ):
+            scale = 100 if unit == "%" else 1
+            each = ", ".join(f"{scale * value:.2f}" for value in r[f"{key}_rounds"])
+            print(f"    {title:30s} {scale * r[key]:7.2f}{unit:6s} [{each}]")
         print("    stages alone, one thread:")
         for stage, ips in r["stages_ips"].items():
             print(f"      {stage:34s} {ips:7.1f} img/s  {1000 / ips:6.1f} ms/img")
-    memory = results["memory"]
-    print(
-        f"\n  peak RSS (fresh process, models loaded + phone set ingested): {memory['peak_mb']:.0f} MB"
-        f"  (after loading the models: {memory['models_loaded_mb']:.0f} MB)"
-    )
+    print("\n  peak RSS (fresh process, models loaded + phone set ingested):")
+    for analyzers, memory in results["memory"].items():
+        print(
+            f"    {analyzers:16s} {memory['peak_mb']:5.0f} MB"
+            f"  (after loading the models: {memory['models_loaded_mb']:.0f} MB)"
+        )
     print("\n  targets:")
     for target, outcome in results["targets"].items():
         print(f"    {target:38s} {outcome}")
@@ -330,12 +348,13 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=30, help="images per set (at most 30)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each contender; the best one counts")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each contender; the median one counts")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--peak-memory-of", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--every-analyzer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory_of is not None:
-        peak_memory_child(args.peak_memory_of, args.images)
+        peak_memory_child(args.peak_memory_of, args.images, args.every_analyzer)
         return
     results = run(args.images, args.rounds)
     if args.json:
