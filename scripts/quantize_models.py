@@ -160,6 +160,7 @@ def main() -> None:
         "weights": "int8 per channel",
         "activations": "uint8",
         "calibration": f"percentile {PERCENTILE}",
+        "float": f"the first {FLOAT_CONVS} convolutions",
     }
     lines = []
     for variant in VARIANTS:
