@@ -27,7 +27,7 @@ from pixlens.config import LabelSettings, Settings
 from pixlens.imageio import DecodedImage
 from pixlens.record import BoundingBox, Instance, Label, NameRef
 
-VERSION = "2"  # 2: the detector with fused activations (scores move by up to 0.001)
+VERSION = "3"  # 3: the int8 classifiers (near-tie classes may swap)
 TOP_CLASSES = 20  # classifier classes considered per image; the rest are far below any threshold
 Array = np.ndarray[Any, np.dtype[np.float32]]
 
