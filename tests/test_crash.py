@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,27 +76,27 @@ def snapshot(db: Path) -> dict[str, tuple[str, str, str]]:
         conn.close()
 
 
-def kill_mid_run(home: Path, folder: Path) -> None:
-    """Start ``pixlens ingest`` and kill -9 it once some (not all) images are analysed."""
-    db = home / "catalog.db"
-    process = subprocess.Popen(
-        [str(PIXLENS), "--home", str(home), "ingest", str(folder)],
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:
+    """Start ``command`` and kill -9 it as soon as ``ready()`` holds (within 90 s, before it ends)."""
+    process = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while analysed_count(db) < 2:
-            assert process.poll() is None, "the ingest ended before it could be killed"
-            assert time.monotonic() < deadline, "nothing was analysed within 60 s"
-            time.sleep(0.005)
+        deadline = time.monotonic() + 90
+        while not ready():
+            assert process.poll() is None, f"the process ended before {what}"
+            assert time.monotonic() < deadline, f"not within 90 s: {what}"
+            time.sleep(0.002)
         process.kill()
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
     assert process.returncode == -9
+
+
+def kill_mid_run(home: Path, folder: Path) -> None:
+    """Start ``pixlens ingest`` and kill -9 it once some (not all) images are analysed."""
+    command = [str(PIXLENS), "--home", str(home), "ingest", str(folder)]
+    kill_when(command, lambda: analysed_count(home / "catalog.db") >= 2, "two images were analysed")
 
 
 def wait_next_second() -> None:

@@ -5,33 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conftest import SAMPLES, sample_files
-from test_crash import PIXLENS, check_after_finish, env, make_sixty, run, snapshot
+from test_crash import PIXLENS, check_after_finish, kill_when, make_sixty, run, snapshot
 
 pytestmark = pytest.mark.slow
-
-
-def kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:
-    process = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while not ready():
-            assert process.poll() is None, f"the process ended before {what}"
-            assert time.monotonic() < deadline, f"not within 90 s: {what}"
-            time.sleep(0.002)
-        process.kill()
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    assert process.returncode == -9
 
 
 def files_below(folder: Path) -> list[Path]:
