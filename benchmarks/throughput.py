@@ -59,7 +59,7 @@ SMALL_SIDE = 640
 WORKERS = 2
 BATCH = 8
 TARGET_PHONE_VS_NAIVE = 3.0
-TARGET_SMALL_VS_CEILING = 0.80
+TARGET_SMALL_VS_CEILING = 0.90
 TARGET_PEAK_MB = 1024.0
 
 
@@ -301,9 +301,10 @@ def run(limit: int = 30, rounds: int = 3) -> dict[str, Any]:
     results.update({name: measure_set(folder, limit, rounds) for name, folder in sets.items()})
     results["targets"] = {
         "phone: pipeline >= 3x naive": verdict(results["phone"]["pipeline_vs_naive"] >= TARGET_PHONE_VS_NAIVE),
-        "small: pipeline >= 80% of ceiling": verdict(
+        "small: pipeline >= 90% of ceiling": verdict(
             results["small"]["pipeline_vs_ceiling"] >= TARGET_SMALL_VS_CEILING
         ),
+        "every size: pipeline >= naive": verdict(all(results[name]["pipeline_vs_naive"] >= 1.0 for name in sets)),
         **{
             f"peak RSS < 1 GB ({analyzers})": verdict(memory["peak_mb"] < TARGET_PEAK_MB)
             for analyzers, memory in results["memory"].items()
