@@ -254,3 +254,37 @@ def test_a_named_non_image_stays_a_failed_record_through_reconcile(lens: Pixlens
     assert lens.reconcile().summary()["deleted"] == 0
     record = lens.show("a text file")
     assert record is not None and record.Status is Status.FAILED
+
+
+def test_new_bytes_at_a_source_path_already_copied_in_never_replace_the_stored_copy(tmp_path: Path) -> None:
+    card = tmp_path / "card"
+    put(card, b"IMG_0001.png", "chelsea.png")
+    lens = make_lens(tmp_path / "home", analyzers=["properties"])
+    lens.ingest([card])
+    put(card, b"IMG_0001.png", "coffee.png")  # the card reformatted: the same name, another photo
+
+    report = lens.ingest([card])
+
+    store = lens.settings.store_path
+    assert (store / "card" / "IMG_0001.png").read_bytes() == (SAMPLES / "chelsea.png").read_bytes()
+    assert (store / "card" / "IMG_0001 (2).png").read_bytes() == (SAMPLES / "coffee.png").read_bytes()
+    assert report.collected.renamed == [(str(card / "IMG_0001.png"), "card/IMG_0001 (2).png")]
+    lens.close()
+
+
+def test_hidden_files_and_linked_folders_are_named_as_skipped(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    put(source, b".cat.png")
+    put(source / ".thumbs", b"c.png")
+    put(source / "real", b"r.png")
+    (source / "linked").symlink_to(source / "real")
+    lens = make_lens(tmp_path / "home", analyzers=["properties"])
+
+    report = lens.ingest([source])
+
+    assert [info.key for info in report.collected.objects] == ["src/real/r.png"]
+    reasons = {Path(path).name: reason for path, reason in report.collected.skipped}
+    assert reasons[".cat.png"].startswith("hidden file")
+    assert reasons[".thumbs"].startswith("hidden folder")
+    assert reasons["linked"].startswith("link to a folder")
+    lens.close()

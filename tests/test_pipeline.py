@@ -198,15 +198,15 @@ def test_reingesting_the_same_files_does_no_analysis(lens: Pixlens, tmp_path: Pa
     assert outside[0].exists()
 
 
-def test_a_modified_file_is_analysed_again(lens: Pixlens, tmp_path: Path) -> None:
-    source = put_samples(tmp_path / "trip", BEAR, rename={BEAR: "photo.jpg"})[0]
-    lens.ingest([tmp_path / "trip"])
+def test_a_modified_file_is_analysed_again(lens: Pixlens) -> None:
+    source = put_samples(lens.settings.store_path / "trip", BEAR, rename={BEAR: "photo.jpg"})[0]
+    lens.ingest([lens.settings.store_path / "trip"])
     old = record(lens, "trip/photo.jpg")
     assert "Bear" in label_names(old)
     wait_next_second(old.AnalyzedAt)
 
-    shutil.copyfile(SAMPLES / BUS, source)  # new content under the same name
-    report = lens.ingest([tmp_path / "trip"])
+    shutil.copyfile(SAMPLES / BUS, source)  # new content under the same name, in the store
+    report = lens.ingest([lens.settings.store_path / "trip"])
 
     assert outcomes(report.results) == {"trip/photo.jpg": Outcome.ANALYZED}
     new = assert_analysed(lens, "trip/photo.jpg", source)

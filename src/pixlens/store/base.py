@@ -45,13 +45,9 @@ class ObjectStore(Protocol):
     def read(self, key: str, max_bytes: int) -> bytes:
         """The object's bytes; StoreError if it cannot be read, DecodeError if it is larger than max_bytes."""
 
-    def put_file(self, key: str, source: Path, overwrite: bool = True, origin: str | None = None) -> ObjectInfo:
+    def put_file(self, key: str, source: Path, overwrite: bool = True) -> ObjectInfo:
         """Copy a local regular file into the store under ``key`` (atomically: readers never see half a file).
-        With ``overwrite=False``, ObjectExistsError when ``key`` exists (checked atomically with the write).
-        ``origin`` (where the file came from) is kept with the object where the store can keep it."""
-
-    def origin(self, key: str) -> str | None:
-        """The ``origin`` the object was put with, if the store kept one."""
+        With ``overwrite=False``, ObjectExistsError when ``key`` exists (checked atomically with the write)."""
 
     def delete(self, key: str) -> None:
         """Remove an object; no error if it is already gone."""

@@ -2,10 +2,10 @@
 from elsewhere are copied in. Folders are walked recursively; nothing is dropped without a reason.
 
 A copy-in keeps the folder it came from (``ingest ~/a/holiday`` gives keys ``holiday/...``) and never replaces
-another file: when the key holds these very bytes, nothing is copied (ingesting the same files again copies
-nothing); when it holds a copy of this same source path (the store keeps each copy's origin), the copy is
-updated (an edited photo); when it holds anything else, the copy goes to the first free ``name (2).jpg``,
-``name (3).jpg``...
+a file in the store: when the key holds these very bytes, nothing is copied (ingesting the same files again copies
+nothing); when it holds anything else (another photo, or an earlier version of this one: a reused camera name
+cannot be told from an edit), the copy goes to the first free ``name (2).jpg``, ``name (3).jpg``... Hidden files
+and folders, and links to folders, are not walked: they are reported as skipped.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def collect(store: ObjectStore, paths: Sequence[Path]) -> Collected:
         if not os.path.lexists(root):
             found.failed.append((str(root), "no such file or directory"))
             continue
-        for path, key, explicit in _candidates(root):
+        for path, key, explicit in _candidates(root, found.skipped):
             try:
                 info = _bring_in(store, path, key, explicit, found)
             except PixlensError as exc:
@@ -57,18 +57,30 @@ def collect(store: ObjectStore, paths: Sequence[Path]) -> Collected:
     return found
 
 
-def _candidates(root: Path) -> Iterator[tuple[Path, str, bool]]:
-    """(path, key if copied in, named explicitly) for a file or every file below a folder."""
+def _candidates(root: Path, skipped: list[tuple[str, str]]) -> Iterator[tuple[Path, str, bool]]:
+    """(path, key if copied in, named explicitly) for a file or every file below a folder; what a folder holds
+    that is not walked goes to ``skipped`` with the reason."""
     if not root.is_dir():
         yield root, key_from_name(root.name), True
         return
     base = Path(os.path.abspath(root)).parent
     for directory, subdirs, files in os.walk(root, followlinks=False):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        walked = []
+        for name in sorted(subdirs):
+            path = Path(directory) / name
+            if name.startswith("."):
+                skipped.append((str(path), "hidden folder (its name starts with '.'): not walked"))
+            elif path.is_symlink():
+                skipped.append((str(path), "link to a folder: not followed (name the folder itself)"))
+            else:
+                walked.append(name)
+        subdirs[:] = walked
         for name in sorted(files):
-            if not name.startswith("."):
-                path = Path(directory) / name
-                yield path, key_from_name(Path(os.path.abspath(path)).relative_to(base).as_posix()), False
+            path = Path(directory) / name
+            if name.startswith("."):
+                skipped.append((str(path), "hidden file (its name starts with '.')"))
+                continue
+            yield path, key_from_name(Path(os.path.abspath(path)).relative_to(base).as_posix()), False
 
 
 def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool, found: Collected) -> ObjectInfo | None:
@@ -81,7 +93,6 @@ def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool, found: C
     if inside is not None:
         return store.stat(inside)
     digest: str | None = None
-    origin = os.path.abspath(path)
     for number, candidate in enumerate(_free_keys(key), start=1):
         existing = store.stat(candidate)
         if existing is not None:
@@ -90,10 +101,9 @@ def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool, found: C
             if _same_bytes(store, existing, digest):
                 found.already_stored += 1
                 return existing
-            if store.origin(candidate) != origin:
-                continue
+            continue
         try:
-            info = store.put_file(candidate, path, overwrite=existing is not None, origin=origin)
+            info = store.put_file(candidate, path, overwrite=False)
         except ObjectExistsError:
             continue  # taken meanwhile (another ingest): look at it on the next round
         found.copied += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -17,7 +16,6 @@ from pixlens.store.names import key_from_name, name_from_key, printable
 
 SNIFF_BYTES = 64
 UNREADABLE = "unreadable"
-ORIGIN_ATTRIBUTE = "user.pixlens.origin"  # the path a copied-in file came from (an extended attribute)
 PARTIAL_PREFIX = ".pixlens-"  # temporary copies: .pixlens-<pid>-<random>.part, short whatever the name
 
 
@@ -113,7 +111,7 @@ class LocalStore:
         finally:
             os.close(fd)
 
-    def put_file(self, key: str, source: Path, overwrite: bool = True, origin: str | None = None) -> ObjectInfo:
+    def put_file(self, key: str, source: Path, overwrite: bool = True) -> ObjectInfo:
         target = self.path_of(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +123,6 @@ class LocalStore:
         temp = Path(temp_name)
         try:
             _copy_regular(source, temp)
-            if origin is not None:
-                _set_origin(temp, origin)
             if overwrite:
                 os.replace(temp, target)
             else:
@@ -138,12 +134,6 @@ class LocalStore:
         finally:
             temp.unlink(missing_ok=True)
         return self._info(key, target)
-
-    def origin(self, key: str) -> str | None:
-        try:
-            return os.fsdecode(os.getxattr(self.path_of(key), ORIGIN_ATTRIBUTE, follow_symlinks=False))
-        except OSError:  # none recorded, or a file system without extended attributes
-            return None
 
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
@@ -163,12 +153,6 @@ def _copy_regular(source: Path, temp: Path) -> None:
     finally:
         os.close(fd)
     shutil.copystat(source, temp)
-
-
-def _set_origin(path: Path, origin: str) -> None:
-    # Without extended attributes, a changed source arrives as a new copy: never over another file.
-    with contextlib.suppress(OSError):
-        os.setxattr(path, ORIGIN_ATTRIBUTE, os.fsencode(origin))
 
 
 def _link_new(temp: Path, target: Path) -> None:
