@@ -153,6 +153,7 @@ def test_watch_picks_up_a_copied_folder_and_forgets_a_removed_one(lens: Pixlens,
         shutil.copyfile(SAMPLES / name, trip / name)
     shutil.copyfile(SAMPLES / BUS, trip / "day2" / BUS)
     keys = {f"trip/{CAT}": trip / CAT, f"trip/{BEAR}": trip / BEAR, f"trip/day2/{BUS}": trip / "day2" / BUS}
+    lens.settings.reconcile_max_delete = 1.0  # the folder is the whole catalog: forgetting all of it is allowed
     watching = start_watching(lens)
     try:
         time.sleep(0.5)  # let the (empty) start-up reconcile pass: the folder arrives while watching
@@ -259,3 +260,38 @@ def test_cli_watch_analyses_a_new_file_and_exits_0_on_sigterm(tmp_path: Path) ->
     assert "analyzed cat.png" in text
     assert "stopped" in text
     assert "Traceback" not in text
+
+
+def test_watch_does_not_forget_a_store_being_emptied(lens: Pixlens) -> None:
+    store = lens.settings.store_path
+    for name in (CAT, BEAR, BUS):
+        shutil.copyfile(SAMPLES / name, store / name)
+    watching = start_watching(lens)
+    try:
+        for name in (CAT, BEAR, BUS):
+            wait_for(f"{name} is analysed", watching.analysed(name, store / name))
+        for name in (CAT, BEAR, BUS):
+            (store / name).unlink()  # emptied by mistake (or a sync gone wrong), file by file
+        wait_for("a first deletion is forgotten", lambda: any(lens.show(name) is None for name in (CAT, BEAR, BUS)))
+        time.sleep(2.0)  # time for the other deletions to settle
+    finally:
+        stop_watching(watching)
+    kept = [name for name in (CAT, BEAR, BUS) if lens.show(name) is not None]
+    assert len(kept) == 2  # one is forgotten (1 of 3); more would be over half the catalog
+
+
+def test_watch_stops_with_a_clear_error_when_the_store_folder_goes_away(lens: Pixlens) -> None:
+    store = lens.settings.store_path
+    shutil.copyfile(SAMPLES / CAT, store / CAT)
+    watching = start_watching(lens)
+    try:
+        wait_for("the cat is analysed", watching.analysed(CAT, store / CAT))
+        store.rename(store.with_name("moved-away"))
+        store.mkdir()
+        wait_for("watch stops by itself", lambda: not watching.thread.is_alive(), seconds=30)
+    finally:
+        watching.stop.set()
+        watching.thread.join(30)
+    (error,) = watching.errors
+    assert "was moved, deleted or unmounted while it was watched" in str(error)
+    assert lens.show(CAT) is not None  # nothing forgotten

@@ -48,6 +48,47 @@ class ReconcileRefusedError(PixlensError):
     """Reconcile would forget more of the catalog at once than the settings allow."""
 
 
+class DeletionGuard:
+    """While watching: images forgotten one event at a time add up, and stop being forgotten beyond
+    ``reconcile_max_delete`` of the catalog (a store being emptied or unmounted file by file); they stay catalogued
+    until a ``reconcile --yes``. Each reconcile starts the count again."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.catalogued = 0
+        self.forgotten = 0
+        self.refused = False
+        self._lock = threading.Lock()
+
+    def restart(self, catalogued: int) -> None:
+        with self._lock:
+            self.catalogued, self.forgotten = catalogued, 0
+
+    def arrived(self) -> None:
+        """An image was analysed meanwhile (perhaps a new one: counting re-analyses too errs on the lenient side)."""
+        with self._lock:
+            self.catalogued += 1
+
+    def allows(self, count: int) -> bool:
+        with self._lock:
+            total = self.forgotten + count
+            if total > 1 and total > self.share * self.catalogued:
+                if not self.refused:
+                    log.error(
+                        "not forgetting more images: %d of the %d catalogued were deleted from the store since "
+                        "watching began (or the last reconcile), more than reconcile_max_delete = %g. Is the store "
+                        "being emptied or unmounted? They stay catalogued; if they really were deleted, run "
+                        "pixlens reconcile --yes",
+                        total,
+                        self.catalogued,
+                        self.share,
+                    )
+                    self.refused = True
+                return False
+            self.forgotten = total
+            return True
+
+
 class Pixlens:
     def __init__(self, settings: Settings, move_store: bool = False, move_catalog: bool = False) -> None:
         self.settings = bind(settings, move_store, move_catalog)
@@ -135,7 +176,7 @@ class Pixlens:
         self.catalog.mark_pending(((job.key, job.etag) for job in plan.jobs()), force=True)
         return plan
 
-    def _reconcile_while_watching(self) -> list[Job]:
+    def _reconcile_while_watching(self, guard: DeletionGuard) -> list[Job]:
         """A watcher's reconcile: a refused mass deletion is logged and left out, the rest still done."""
         plan = self.plan_reconcile()
         try:
@@ -144,6 +185,7 @@ class Pixlens:
             log.error("%s", exc)
             plan.deleted = []
             self.apply_reconcile(plan, confirmed=True)
+        guard.restart(plan.catalogued - len(plan.deleted))
         return plan.jobs()
 
     def deletion_refusal(self, plan: ReconcilePlan) -> str | None:
@@ -207,13 +249,15 @@ class Pixlens:
         """Reconcile, then analyse every image that arrives or changes until ``stop`` is set."""
         from pixlens.events.watcher import FolderWatcher
 
+        guard = DeletionGuard(self.settings.reconcile_max_delete)
         watcher = FolderWatcher(
             self.store,
             self.catalog,
             settle_seconds=self.settings.watch_settle_seconds,
             on_event=on_event,
-            reconcile=self._reconcile_while_watching,
+            reconcile=lambda: self._reconcile_while_watching(guard),
             forget=self.pipeline.forget,
+            may_forget=guard.allows,
             reconcile_interval=self.settings.reconcile_interval,
         )
 
@@ -222,12 +266,16 @@ class Pixlens:
             # watcher's deletion event (which then finds nothing left to delete): report it either way.
             if result.outcome is Outcome.VANISHED and on_event is not None:
                 on_event("deleted", result.key)
+            if result.outcome is Outcome.ANALYZED:
+                guard.arrived()
             if on_result is not None:
                 on_result(result)
 
         watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
-            jobs = self._reconcile_while_watching()
+            jobs = self._reconcile_while_watching(guard)
             self.queue().run(itertools.chain(jobs, watcher.jobs(stop)), reported, stop)
         finally:
             watcher.stop()
+        if watcher.failure is not None:
+            raise watcher.failure

@@ -20,6 +20,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from pixlens.catalog.base import Catalog
+from pixlens.errors import StoreError
 from pixlens.pipeline import Job
 from pixlens.record import Status
 from pixlens.store.base import ObjectStore, looks_like_image_name
@@ -28,6 +29,7 @@ from pixlens.store.names import key_from_name, name_from_key
 log = logging.getLogger(__name__)
 
 TICK = 0.1  # seconds between checks for settled paths
+ROOT_CHECK = 1.0  # seconds between checks that the store folder is still the one being watched
 
 
 class FolderWatcher:
@@ -40,6 +42,7 @@ class FolderWatcher:
         reconcile: Callable[[], list[Job]] | None = None,
         reconcile_interval: float = 0.0,
         forget: Callable[[list[str]], object] | None = None,
+        may_forget: Callable[[int], bool] | None = None,
     ) -> None:
         root = getattr(store, "root", None)
         if root is None:
@@ -52,12 +55,16 @@ class FolderWatcher:
         self.reconcile = reconcile
         self.reconcile_interval = reconcile_interval
         self.forget = forget or catalog.delete  # the service's forget also removes what analysers kept
+        self.may_forget = may_forget or (lambda count: True)  # the service's guard against mass deletion
+        self.failure: StoreError | None = None  # why watching stopped early (the store went away)
+        self._root_identity: tuple[int, int] | None = None
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
         self._observer = Observer()
 
     # -- events in ----
     def start(self) -> None:
+        self._root_identity = self._identity()
         self._observer.schedule(_Handler(self), str(self.root), recursive=True)
         self._observer.start()
 
@@ -93,7 +100,18 @@ class FolderWatcher:
     def jobs(self, stop: threading.Event) -> Iterator[Job]:
         """Jobs for settled paths until ``stop`` is set; deletions are applied to the catalog on the way."""
         next_reconcile = time.monotonic() + self.reconcile_interval
+        next_check = time.monotonic() + ROOT_CHECK
         while not stop.is_set():
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + ROOT_CHECK
+                if self._identity() != self._root_identity:
+                    # The events would come from wherever the folder went, or from nowhere: stop, and say so.
+                    self.failure = StoreError(
+                        f"the store folder {self.root} was moved, deleted or unmounted while it was watched; nothing "
+                        "more was analysed or forgotten. Put it back (or point the home at its new place with "
+                        "--store NEW --move-store), then run pixlens watch again."
+                    )
+                    return
             yield from self._settled_jobs()
             if self.reconcile is not None and self.reconcile_interval and time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_interval
@@ -127,11 +145,20 @@ class FolderWatcher:
         self.on_event("queued", key)
         return Job(key, info.etag)
 
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
     def _forget(self, key: str) -> None:
-        """A file or a folder is gone: so are its images."""
+        """A file or a folder is gone: so are its images (unless the service's guard says that is too many)."""
         gone = [key] if self.catalog.get(key) is not None else []
         if not gone:
             gone = [state.key for state in self.catalog.states() if state.key.startswith(key + "/")]
+        if not gone or not self.may_forget(len(gone)):
+            return
         self.forget(gone)
         for each in gone:
             self.on_event("deleted", each)
