@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,3 +231,32 @@ def test_init_makes_a_home_here_that_commands_below_find(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     found = cli("search", "cat", "--json", cwd=project / "sub")
     assert [json.loads(line)["ImageName"] for line in found.stdout.splitlines()] == ["chelsea.png"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda catalog: None,
+        lambda catalog: {"store": 5, "catalog": catalog},
+        lambda catalog: {"store": "images"},
+        lambda catalog: {"store": ".", "catalog": catalog},  # the home itself
+    ],
+)
+def test_a_home_json_without_a_usable_store_or_catalog_says_which(tmp_path: Path, damage: Any) -> None:
+    make_lens(tmp_path / "H").close()
+    binding = tmp_path / "H" / BINDING_FILE
+    binding.write_text(json.dumps(damage(json.loads(binding.read_text())["catalog"])))
+
+    with pytest.raises(ConfigError, match=r"(store|catalog)"):
+        make_lens(tmp_path / "H")
+
+
+def test_a_store_named_through_a_symbolic_link_is_the_same_store(tmp_path: Path) -> None:
+    store = photos(tmp_path / "S", ("chelsea.png",))
+    make_lens(tmp_path / "H", store=str(store)).close()
+    (tmp_path / "link").symlink_to(store)
+
+    lens = make_lens(tmp_path / "H", store=str(tmp_path / "link"))
+
+    assert lens.store.describe() == str(store)  # the recorded place, not replaced by the link
+    lens.close()

@@ -288,3 +288,29 @@ def test_hidden_files_and_linked_folders_are_named_as_skipped(tmp_path: Path) ->
     assert reasons[".thumbs"].startswith("hidden folder")
     assert reasons["linked"].startswith("link to a folder")
     lens.close()
+
+
+def test_a_key_from_json_output_works_again_in_show_and_similar(tmp_path: Path) -> None:
+    source = tmp_path / "odd"
+    for name in (BAD_UTF8, "x\uf7a9y.png".encode()):
+        put(source, name)
+    home = tmp_path / "home"
+    done = cli("--features", "properties,embedding", "--home", home, "ingest", source, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    keys = [json.loads(line)["ImageName"] for line in done.stdout.splitlines() if "ImageName" in json.loads(line)]
+    assert len(keys) == 2
+
+    for key in keys:
+        shown = cli("--home", home, "show", key, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["ImageName"] == key
+        assert cli("--home", home, "similar", key, "--json", cwd=tmp_path).returncode == 0
+    typed = cli("--home", home, "show", os.fsdecode(b"odd/" + BAD_UTF8), cwd=tmp_path)  # raw bytes, as a shell has them
+    assert typed.returncode == 0, typed.stderr
+
+
+def test_a_malformed_query_is_echoed_escaped(tmp_path: Path) -> None:
+    done = cli("--home", tmp_path / "home", "search", "c\x1b[31mat AND (", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "c\\x1b[31mat AND (" in done.stderr

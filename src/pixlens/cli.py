@@ -23,7 +23,7 @@ from pixlens.errors import ConfigError, PixlensError, QueryError
 from pixlens.home import HOME_FOLDER, describe
 from pixlens.pipeline import Outcome, Result
 from pixlens.service import Pixlens
-from pixlens.store.names import key_from_name, printable
+from pixlens.store.names import key_from_argument, key_from_name, printable
 
 MAX_OFFSET = 2**63 - 1  # SQLite's largest integer
 
@@ -133,6 +133,18 @@ def _shown(key: str) -> str:
 def _shown_path(path: str) -> str:
     """A file path as the system gave it, for the terminal (as :func:`_shown`)."""
     return _shown(key_from_name(path))
+
+
+def _pointer(exc: QueryError, width: int = 100) -> str:
+    """The query error with a caret under the problem, the query shown escaped and cut to ``width`` around it."""
+    message = printable(exc.message)
+    if exc.position is None or not exc.query:
+        return message
+    shown = printable(exc.query)
+    caret = len(printable(exc.query[: exc.position]))
+    start = max(0, min(caret - width // 2, len(shown) - width))
+    window = ("..." if start else "") + shown[start : start + width] + ("..." if start + width < len(shown) else "")
+    return f"{message}\n  {window}\n  {' ' * (caret - start + (3 if start else 0))}^"
 
 
 def _lens(ctx: typer.Context) -> Pixlens:
@@ -280,7 +292,8 @@ def reconcile(
     if as_json:
         _emit(summary)
     else:
-        err.print(", ".join(f"{key}: {value}" for key, value in summary.items()))
+        flat = {**plan.summary(), **{f"{outcome}": count for outcome, count in summary.get("outcomes", {}).items()}}
+        err.print(", ".join(f"{key}: {value}" for key, value in flat.items()))
     if not dry_run and any(result.outcome is Outcome.FAILED for result in plan.results):
         raise typer.Exit(1)
 
@@ -324,7 +337,7 @@ def search(
     try:
         result = lens.search(query, limit=limit, offset=offset)
     except QueryError as exc:
-        err.print(f"[red]invalid query:[/] {escape(exc.pointer())}", highlight=False)
+        err.print(f"[red]invalid query:[/] {escape(_pointer(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     for word, suggestions in result.unknown.items():
         hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
@@ -359,10 +372,10 @@ def show(ctx: typer.Context, key: Annotated[str, typer.Argument(help="The image'
 
     Example: pixlens show samples/chelsea.png
     """
-    key = key_from_name(key)
+    key = key_from_argument(key)
     record = _lens(ctx).show(key)
     if record is None:
-        err.print(f"[red]no image {escape(repr(printable(key)))} in the catalog[/]", highlight=False)
+        err.print(f"[red]no image '{_shown(key)}' in the catalog[/]", highlight=False)
         raise typer.Exit(1)
     print(record.model_dump_json(indent=2))
 
@@ -379,9 +392,9 @@ def similar(
     Example: pixlens similar samples/chelsea.png --limit 5
     """
     lens = _lens(ctx)
-    key = key_from_name(key)
+    key = key_from_argument(key)
     if lens.show(key) is None:
-        err.print(f"[red]no image {escape(repr(printable(key)))} in the catalog[/]", highlight=False)
+        err.print(f"[red]no image '{_shown(key)}' in the catalog[/]", highlight=False)
         raise typer.Exit(1)
     found = lens.similar(key, limit)
     _print_pairs(found, ("ImageName", "Similarity"), ("image", "similarity"), as_json, "{:.3f}")

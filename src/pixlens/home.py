@@ -63,7 +63,7 @@ def bind(settings: Settings, move_store: bool = False, move_catalog: bool = Fals
         _write(home, wanted)
         return _applied(settings, wanted)
     store, catalog = recorded.store, recorded.catalog
-    if settings.store and wanted.store != recorded.store:
+    if settings.store and not _same_place(wanted.store, recorded.store):
         if not move_store:
             raise ConfigError(
                 f"this home ({home}) belongs to the store {recorded.store}, not {wanted.store}: a home pointed at "
@@ -83,6 +83,11 @@ def bind(settings: Settings, move_store: bool = False, move_catalog: bool = Fals
         _write(home, binding)
     _check_store_exists(binding.store, home)
     return _applied(settings, binding)
+
+
+def _same_place(given: str, recorded: str) -> bool:
+    """The same store, perhaps reached through a symbolic link."""
+    return given == recorded or ("://" not in given and os.path.realpath(given) == os.path.realpath(recorded))
 
 
 def _ensure_home(home: Path) -> None:
@@ -130,11 +135,20 @@ def _read(home: Path) -> Binding | None:
     path = home / BINDING_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Binding(_absolute(data["store"], home), _absolute_url(data["catalog"], home))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc} (fix it, or delete it to record the current store)") from exc
+    for name in ("store", "catalog"):
+        if not isinstance(data, dict) or not isinstance(data.get(name), str) or not data[name].strip():
+            raise ConfigError(
+                f"{path} does not say which {name} this home belongs to (a text field {name!r} is needed); fix it, "
+                "or delete the file to record the current store and catalog"
+            )
+    binding = Binding(_absolute(data["store"], home), _absolute_url(data["catalog"], home))
+    if binding.store == str(home):
+        raise ConfigError(f"{path} names the home folder itself as the store: fix it (e.g. \"store\": \"images\")")
+    return binding
 
 
 def _write(home: Path, binding: Binding) -> None:

@@ -31,6 +31,19 @@ def key_from_name(name: str) -> str:
     return "".join(pieces)
 
 
+def key_from_argument(text: str) -> str:
+    """A key as a person or a script passes it on a command line: raw bytes typed in a shell (undecodable, so lone
+    surrogates) become their escapes; a key copied from pixlens's own output is already one and stays as it is."""
+    if text.isascii():
+        return text
+    return "".join(
+        chr(ESCAPE_BASE + ord(char) - SURROGATE_BASE)
+        if SURROGATE_BASE + 0x80 <= ord(char) < SURROGATE_BASE + 0x100
+        else char
+        for char in text
+    )
+
+
 def name_from_key(key: str) -> str:
     """The relative path for a key, as ``os`` functions take it (the inverse of :func:`key_from_name`)."""
     if key.isascii() or not any(ord(char) in ESCAPED for char in key):
