@@ -135,7 +135,7 @@ def _shown_path(path: str) -> str:
     return _shown(key_from_name(path))
 
 
-def _pointer(exc: QueryError, width: int = 100) -> str:
+def _pointer(exc: QueryError, width: int = 60) -> str:
     """The query error with a caret under the problem, the query shown escaped and cut to ``width`` around it."""
     message = printable(exc.message)
     if exc.position is None or not exc.query:
