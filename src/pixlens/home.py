@@ -147,7 +147,7 @@ def _read(home: Path) -> Binding | None:
             )
     binding = Binding(_absolute(data["store"], home), _absolute_url(data["catalog"], home))
     if binding.store == str(home):
-        raise ConfigError(f"{path} names the home folder itself as the store: fix it (e.g. \"store\": \"images\")")
+        raise ConfigError(f'{path} names the home folder itself as the store: fix it (e.g. "store": "images")')
     return binding
 
 
