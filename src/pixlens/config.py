@@ -132,7 +132,15 @@ class Settings(BaseSettings):
         description="What to analyse (Rekognition's Features): any of " + ", ".join(KNOWN_ANALYZERS) + ".",
     )
     workers: int = Field(0, ge=0, description="Decode threads; 0 means one per CPU core.")
-    model_threads: int = Field(0, ge=0, description="Threads per model run; 0 means one per CPU core.")
+    model_threads: int = Field(
+        0, ge=0, description="Threads per model run; 0 means one per CPU core (shared out among analysis_lanes)."
+    )
+    analysis_lanes: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Batches analysed at once, each on its own thread (more throughput for small photos, more memory).",
+    )
     parallel_analyzers: int = Field(
         2,
         ge=1,
@@ -184,6 +192,10 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return self.catalog or f"sqlite:///{self.home / 'catalog.db'}"
+
+    def threads_per_model(self) -> int:
+        """Intra-op threads for each model run: as set, else the cores shared out among the analysis lanes."""
+        return self.model_threads or max(1, self.cpu_count() // self.analysis_lanes)
 
     def cpu_count(self) -> int:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

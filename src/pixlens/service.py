@@ -124,7 +124,7 @@ class Pixlens:
     # -- work ----
     def queue(self) -> LocalQueue:
         workers = self.settings.workers or self.settings.cpu_count()
-        return LocalQueue(self.pipeline, workers, self.settings.batch_size)
+        return LocalQueue(self.pipeline, workers, self.settings.batch_size, self.settings.analysis_lanes)
 
     def ingest(
         self,

@@ -60,7 +60,7 @@ class EmbeddingAnalyzer:
         self.rotations = settings.embedding.rotations
         variant = settings.embedding.model
         # Loaded on first use: not at all while the labels share their run of the same model.
-        self.classifier = Classifier(variant, settings.model_threads or settings.cpu_count(), lazy=True)
+        self.classifier = Classifier(variant, settings.threads_per_model(), lazy=True)
         self.shared_key = None if self.rotations else shared_embedding_key(variant)
         # A new model file (or a change here) makes reconcile re-embed every image.
         self.version = f"{VERSION}{'r' if self.rotations else ''}-{variant}-{_sha256(self.classifier.path)[:12]}"

@@ -125,7 +125,7 @@ class FaceAnalyzer:
     def __init__(self, settings: Settings) -> None:
         self.settings: FaceSettings = settings.faces
         self.cascade = settings.cascade
-        threads = settings.model_threads or settings.cpu_count()
+        threads = settings.threads_per_model()
         self.detector = Mtcnn(threads, self.settings.min_size)
         self.describer = OnnxModel(model_path("faceres.onnx"), threads)
         shape = json.dumps(

@@ -74,7 +74,7 @@ class LabelAnalyzer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings: LabelSettings = settings.labels
-        threads = settings.model_threads or settings.cpu_count()
+        threads = settings.threads_per_model()
         self.taxonomy = Taxonomy.load()
         self.classifier = Classifier(self.settings.classifier, threads)
         self.detector = Detector(threads)

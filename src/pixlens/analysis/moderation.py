@@ -119,7 +119,7 @@ class ModerationAnalyzer:
     def __init__(self, settings: Settings) -> None:
         path = model_file()
         self.model_sha256 = verify(path)
-        self.model = OnnxModel(path, settings.model_threads or settings.cpu_count())
+        self.model = OnnxModel(path, settings.threads_per_model())
         self.version = f"open-nsfw-{self.model_sha256[:12]}/v{VERSION}"
 
     # -- the Analyzer interface ---------------------------------------------------------------------------------

@@ -240,7 +240,7 @@ class TextAnalyzer:
     def __init__(self, settings: Settings) -> None:
         self.settings: TextSettings = settings.text
         self.cascade = settings.cascade
-        threads = settings.model_threads or settings.cpu_count()
+        threads = settings.threads_per_model()
         config: dict[str, Any] = read_yaml(_PACKAGE / "config.yaml")
         self.detector = _Detector(config["Det"], threads)
         self.classifier = _Classifier(config["Cls"], threads)

@@ -1,8 +1,9 @@
-"""The in-process worker pool: decode threads feed one model thread that works on batches.
+"""The in-process worker pool: decode threads feed analysis lanes that work on batches.
 
 Jobs come from any iterable, which may block (the watcher's queue): a feeder thread submits them to the
 decode threads, at most ``window`` in flight so that memory stays bounded. The calling thread gathers prepared
-images into batches of ``batch_size``, and runs a smaller batch rather than wait when nothing else is ready.
+images into batches of ``batch_size`` (a smaller batch rather than wait when nothing else is ready) and hands
+each to one of ``lanes`` analysis threads; results are reported in the calling thread as batches finish.
 The catalog is the durable ledger: jobs are marked pending there before they run, so a crash loses nothing.
 """
 
@@ -12,7 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from pixlens.pipeline import Job, Outcome, Pipeline, Prepared, Result
 
@@ -23,11 +24,12 @@ FLUSH_AFTER = 0.05  # seconds to wait for more images before running a partial b
 
 
 class LocalQueue:
-    def __init__(self, pipeline: Pipeline, workers: int, batch_size: int) -> None:
+    def __init__(self, pipeline: Pipeline, workers: int, batch_size: int, lanes: int = 1) -> None:
         self.pipeline = pipeline
         self.workers = max(1, workers)
         self.batch_size = max(1, batch_size)
-        self.window = self.batch_size * 2 + self.workers
+        self.lanes = max(1, lanes)
+        self.window = self.batch_size * (1 + self.lanes) + self.workers
 
     def run(
         self,
@@ -40,7 +42,21 @@ class LocalQueue:
         ready: queue.Queue[object] = queue.Queue()
         slots = threading.Semaphore(self.window)
         results: list[Result] = []
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="pixlens-decode") as pool:
+        running: set[Future[list[Result]]] = set()
+
+        def report(finished: Iterable[Future[list[Result]]]) -> None:
+            for future in finished:
+                running.discard(future)
+                for result in future.result():
+                    results.append(result)
+                    slots.release()
+                    if on_result is not None:
+                        on_result(result)
+
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="pixlens-decode") as pool,
+            ThreadPoolExecutor(self.lanes, thread_name_prefix="pixlens-lane") as lanes,
+        ):
             feeder = threading.Thread(
                 target=self._feed, args=(jobs, pool, ready, slots, stop), name="pixlens-feed", daemon=True
             )
@@ -49,7 +65,8 @@ class LocalQueue:
             finished = False
             while not finished:
                 try:
-                    item = ready.get(timeout=FLUSH_AFTER if batch else None)
+                    # Never block for good while a lane is busy: its results free the slots the feeder waits for.
+                    item = ready.get(timeout=FLUSH_AFTER if batch or running else None)
                 except queue.Empty:
                     item = None
                 if item is _DONE:
@@ -57,12 +74,13 @@ class LocalQueue:
                 elif isinstance(item, Prepared):
                     batch.append(item)
                 if batch and (finished or item is None or len(batch) >= self.batch_size):
-                    for result in self._finish(batch):
-                        results.append(result)
-                        slots.release()
-                        if on_result is not None:
-                            on_result(result)
+                    while len(running) >= self.lanes:
+                        report(wait(running, return_when=FIRST_COMPLETED).done)
+                    running.add(lanes.submit(self._finish, batch))
                     batch = []
+                report([future for future in running if future.done()])
+            while running:
+                report(wait(running, return_when=FIRST_COMPLETED).done)
             feeder.join()
         return results
 
