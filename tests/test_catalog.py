@@ -558,3 +558,14 @@ def test_catalog_survives_reopening(tmp_path: Path) -> None:
             again.close()
         with closing(sqlite3.connect(path)) as conn:
             assert conn.execute("SELECT name, applied_at FROM migrations ORDER BY name").fetchall() == applied
+
+
+def test_with_content_finds_every_exact_copy_by_its_hash(catalog: SqliteCatalog) -> None:
+    copies = [record("a.jpg", label("Dog", 90)), record("b/a.jpg", label("Dog", 90)), record("c.jpg")]
+    for each, sha in zip(copies, ("1" * 64, "1" * 64, "2" * 64), strict=True):
+        each.ContentSha256 = sha
+    catalog.put(copies)
+
+    assert sorted(catalog.with_content(["1" * 64])) == ["a.jpg", "b/a.jpg"]
+    assert sorted(catalog.with_content(["2" * 64, "3" * 64])) == ["c.jpg"]
+    assert catalog.with_content([]) == []

@@ -64,7 +64,7 @@ class Prepared:
     outcome: Outcome | None = None  # set when no analysis is needed
     inputs: dict[str, Any] = field(default_factory=dict)  # analyser name -> its prepared input
     shared: dict[str, Any] = field(default_factory=dict)  # what analysers share with later ones (not stored)
-    previous: ImageRecord | None = None  # the catalog's record before this job, when prepare read it
+    previous: ImageRecord | None = None  # the catalog's record before this job (None: it had none)
 
 
 @dataclass(frozen=True)
@@ -93,15 +93,16 @@ class Pipeline:
     # -- thread-safe half ----
     def prepare(self, job: Job) -> Prepared:
         record = ImageRecord(ImageName=job.key, ETag=job.etag)
+        old: ImageRecord | None = None
         try:
+            old = self.catalog.get(job.key)  # read once: what it kept (a thumbnail) may have to go in analyze
             info = self.store.stat(job.key)
             if info is None:
-                return Prepared(job, record, Outcome.VANISHED)
+                return Prepared(job, record, Outcome.VANISHED, previous=old)
             record.ETag = info.etag
             data = self.store.read(job.key, self.limits.max_bytes)
             record.Size = len(data)
             record.ContentSha256 = hashlib.sha256(data).hexdigest()
-            old = self.catalog.get(job.key)
             wanted = self._wanted(job, record, old)
             if not wanted:
                 return Prepared(job, record, Outcome.UNCHANGED)
@@ -116,13 +117,13 @@ class Pipeline:
             inputs = {analyzer.name: analyzer.prepare(image) for analyzer in wanted}
         except StoreError as exc:
             if self.store.stat(job.key) is None:
-                return Prepared(job, record, Outcome.VANISHED)
-            return self._failed(job, record, str(exc))
+                return Prepared(job, record, Outcome.VANISHED, previous=old)
+            return self._failed(job, record, str(exc), old)
         except DecodeError as exc:
-            return self._failed(job, record, str(exc))
+            return self._failed(job, record, str(exc), old)
         except Exception as exc:  # a bug or a library error must still not lose the image
             log.exception("unexpected error preparing %s", job.key)
-            return self._failed(job, record, f"unexpected error: {type(exc).__name__}: {exc}")
+            return self._failed(job, record, f"unexpected error: {type(exc).__name__}: {exc}", old)
         return Prepared(job, record, inputs=inputs, previous=old)
 
     def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
@@ -151,12 +152,16 @@ class Pipeline:
         record.Status, record.Error = Status.PENDING, None
         return record
 
+    @classmethod
+    def _failed(cls, job: Job, record: ImageRecord, reason: str, previous: ImageRecord | None) -> Prepared:
+        cls._mark_failed(record, reason)
+        return Prepared(job, record, Outcome.FAILED, previous=previous)
+
     @staticmethod
-    def _failed(job: Job, record: ImageRecord, reason: str) -> Prepared:
+    def _mark_failed(record: ImageRecord, reason: str) -> None:
         record.Status = Status.FAILED
         record.Error = reason
         record.AnalyzedAt = utc_now()
-        return Prepared(job, record, Outcome.FAILED)
 
     # -- the models, on a batch ----
     def analyze(self, batch: Sequence[Prepared]) -> list[Result]:
@@ -177,10 +182,9 @@ class Pipeline:
             else:
                 to_put.append(item.record)
             if outcome is not Outcome.UNCHANGED:
-                previous = item.previous or self.catalog.get(item.job.key)
                 kept = None if outcome is Outcome.VANISHED else item.record.Thumbnail
-                if previous is not None and previous.Thumbnail != kept:
-                    dropped.append(previous)
+                if item.previous is not None and item.previous.Thumbnail != kept:
+                    dropped.append(item.previous)
             results.append(Result(item.job.key, outcome, item.record.Error))
         self.catalog.put(to_put)
         self.catalog.delete(vanished)
@@ -239,7 +243,7 @@ class Pipeline:
         except PixlensError as exc:
             with lock:
                 for item in items:
-                    self._failed(item.job, item.record, f"{analyzer.name} analyser failed: {exc}")
+                    self._mark_failed(item.record, f"{analyzer.name} analyser failed: {exc}")
                     item.outcome = Outcome.FAILED
             return
         with lock:

@@ -91,13 +91,11 @@ def release(home: Path, dropped: Sequence[ImageRecord], catalog: Catalog) -> lis
     candidates = {record.Thumbnail: record.ContentSha256 for record in dropped if record.Thumbnail}
     if not candidates:
         return []
-    hashes = set(candidates.values())
     in_use = set()
-    for state in catalog.states():
-        if state.sha256 in hashes:
-            current = catalog.get(state.key)
-            if current is not None and current.Thumbnail in candidates:
-                in_use.add(current.Thumbnail)
+    for key in catalog.with_content(sha for sha in candidates.values() if sha):
+        current = catalog.get(key)
+        if current is not None and current.Thumbnail in candidates:
+            in_use.add(current.Thumbnail)
     removed = []
     for relative in sorted(set(candidates) - in_use):
         path = home / relative

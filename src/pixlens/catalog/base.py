@@ -71,6 +71,9 @@ class Catalog(Protocol):
     def states(self, keys: Iterable[str] | None = None) -> Iterator[ImageState]:
         """The state of every image (or of the given keys), for reconcile."""
 
+    def with_content(self, sha256s: Iterable[str]) -> list[str]:
+        """The keys of the images whose content has one of these SHA-256 hashes (exact copies of a file)."""
+
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
         """Images matching a parsed query, best first."""
 

@@ -136,10 +136,10 @@ class Postings:
                         "ranked_scores": posting.ranked_scores.tobytes(),
                     },
                 )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:  # a write or the commit failed (busy): never leave the connection inside it
+                conn.execute("ROLLBACK")
 
     def _remembered(self, entry: str, generation: int) -> Posting | None:
         with self._lock:

@@ -72,6 +72,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0003_vectors_faces_people", VECTORS_MIGRATION),
     ("0004_postings_for_search", POSTINGS_MIGRATION),
     ("0005_generations", GENERATIONS_MIGRATION),
+    ("0006_images_by_content", "CREATE INDEX images_by_sha256 ON images(sha256)"),
 ]
 
 
@@ -369,6 +370,15 @@ class SqliteCatalog:
                 rows += self._read(f"{sql} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
         for key, status, etag, sha256, versions in rows:
             yield ImageState(key, Status(status), etag, sha256, json.loads(versions))
+
+    def with_content(self, sha256s: Iterable[str]) -> list[str]:
+        wanted = sorted(set(sha256s))
+        keys: list[str] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            sql = f"SELECT key FROM images WHERE sha256 IN ({','.join('?' * len(chunk))})"
+            keys += [row[0] for row in self._read(sql, chunk)]
+        return keys
 
     # -- search ----
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:

@@ -19,29 +19,25 @@ def key_from_name(name: str) -> str:
     """The key for a relative path as ``os`` functions return it (undecodable bytes as lone surrogates)."""
     if name.isascii():
         return name
-    pieces = []
+    pieces: list[str] = []
     for char in name:
-        code = ord(char)
-        if SURROGATE_BASE + 0x80 <= code < SURROGATE_BASE + 0x100:
-            pieces.append(chr(ESCAPE_BASE + code - SURROGATE_BASE))
-        elif code in ESCAPED:
+        if ord(char) in ESCAPED:
             pieces.extend(chr(ESCAPE_BASE + byte) for byte in char.encode("utf-8"))
         else:
-            pieces.append(char)
+            pieces.append(_escaped_byte(char))
     return "".join(pieces)
 
 
 def key_from_argument(text: str) -> str:
     """A key as a person or a script passes it on a command line: raw bytes typed in a shell (undecodable, so lone
     surrogates) become their escapes; a key copied from pixlens's own output is already one and stays as it is."""
-    if text.isascii():
-        return text
-    return "".join(
-        chr(ESCAPE_BASE + ord(char) - SURROGATE_BASE)
-        if SURROGATE_BASE + 0x80 <= ord(char) < SURROGATE_BASE + 0x100
-        else char
-        for char in text
-    )
+    return text if text.isascii() else "".join(_escaped_byte(char) for char in text)
+
+
+def _escaped_byte(char: str) -> str:
+    """An undecodable byte as Python hands it over (a lone surrogate) as its escape; any other character as is."""
+    code = ord(char)
+    return chr(ESCAPE_BASE + code - SURROGATE_BASE) if SURROGATE_BASE + 0x80 <= code < SURROGATE_BASE + 0x100 else char
 
 
 def name_from_key(key: str) -> str:
