@@ -288,12 +288,11 @@ def reconcile(
     refusal = lens.deletion_refusal(plan) if dry_run and not yes else None
     if refusal is not None:
         err.print(f"[yellow]warning:[/] {escape(refusal)}", highlight=False)
-    summary: dict[str, Any] = {**plan.summary(), **({} if dry_run else {"outcomes": _summary(plan.results)})}
+    outcomes = {} if dry_run else _summary(plan.results)
     if as_json:
-        _emit(summary)
+        _emit({**plan.summary(), **({"outcomes": outcomes} if outcomes else {})})
     else:
-        flat = {**plan.summary(), **{f"{outcome}": count for outcome, count in summary.get("outcomes", {}).items()}}
-        err.print(", ".join(f"{key}: {value}" for key, value in flat.items()))
+        err.print(", ".join(f"{key}: {value}" for key, value in {**plan.summary(), **outcomes}.items()))
     if not dry_run and any(result.outcome is Outcome.FAILED for result in plan.results):
         raise typer.Exit(1)
 
