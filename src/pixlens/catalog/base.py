@@ -99,6 +99,9 @@ class Catalog(Protocol):
     def labels(self) -> list[tuple[str, int]]:
         """Every indexed label (parents included) with its number of images, most frequent first."""
 
+    def status_counts(self) -> dict[str, int]:
+        """How many images are pending, analysed and failed (cheap: for a queue depth)."""
+
     def stats(self) -> dict[str, object]:
         """Counts by status, number of labels, size on disk."""
 

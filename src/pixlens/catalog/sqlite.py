@@ -494,11 +494,15 @@ class SqliteCatalog:
     def label_names(self) -> list[str]:
         return [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
 
-    def stats(self) -> dict[str, object]:
+    def status_counts(self) -> dict[str, int]:
         by_status = dict.fromkeys((status.value for status in Status), 0)
         by_status.update(
             {status: count for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")}
         )
+        return by_status
+
+    def stats(self) -> dict[str, object]:
+        by_status = self.status_counts()
         labels = len(self.label_names())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return {
