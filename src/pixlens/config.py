@@ -106,6 +106,17 @@ class DecodeSettings(Section):
     work_size: int = Field(1024, ge=256, description="Longer side of the one decoded copy the analysers share.")
 
 
+class HookSettings(Section):
+    """Webhooks of saved searches (pixlens hooks): how deliveries are sent and retried."""
+
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="A delivery not accepted (2xx) after this many attempts is dead (not retried)."
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="An attempt that has no answer within this many seconds failed."
+    )
+
+
 class Settings(BaseSettings):
     """Everything pixlens can be told. See docs/CONFIGURATION.md."""
 
@@ -170,6 +181,7 @@ class Settings(BaseSettings):
     thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    hooks: HookSettings = Field(default_factory=HookSettings)
 
     @classmethod
     def settings_customise_sources(

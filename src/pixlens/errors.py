@@ -7,7 +7,9 @@
     ├── StoreError         the object store could not list, read or write
     │   └── ObjectExistsError  a write that must not replace an object found one there
     ├── CatalogError       the catalog could not be read or written
-    └── QueryError         a search query is malformed (carries the position of the problem)
+    ├── QueryError         a search query is malformed (carries the position of the problem)
+    ├── InvalidKeyError    an image key given by a client is not a safe relative path in the store
+    └── AccessError        an API key, saved search or webhook given is not acceptable (a name, a URL, an id)
 
 A failure of one image is data in its record (``Status: failed``), not an exception that escapes the pipeline.
 """
@@ -60,3 +62,11 @@ class QueryError(PixlensError):
         if self.position is None or not self.query:
             return self.message
         return f"{self.message}\n  {self.query}\n  {' ' * self.position}^"
+
+
+class InvalidKeyError(PixlensError):
+    """An image key given by a client (an HTTP upload) is not a safe, relative path inside the store."""
+
+
+class AccessError(PixlensError):
+    """An API key, a saved search or a webhook could not be made or changed as asked (the message says why)."""

@@ -74,15 +74,22 @@ class Searcher:
             found.add(own)
         return sorted(found)
 
-    def search(self, text: str, limit: int = 20, offset: int = 0) -> SearchResult:
-        """Parse and run a query. Raises QueryError for a malformed one."""
+    def parse(self, text: str) -> Node:
+        """The query as the catalog runs it (``plan``ned). Raises QueryError, with the query, for a malformed one."""
         try:
-            node = self.plan(parse(text, SEARCH_FIELDS))
+            return self.plan(parse(text, SEARCH_FIELDS))
         except QueryError as exc:
             raise QueryError(exc.message, text, exc.position) from None
-        unknown = {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
+
+    def search(self, text: str, limit: int = 20, offset: int = 0) -> SearchResult:
+        """Parse and run a query. Raises QueryError for a malformed one."""
+        node = self.parse(text)
         hits, total = self.catalog.page(node, self.resolve, limit=limit, offset=offset)
-        return SearchResult(text, hits, total, unknown)
+        return SearchResult(text, hits, total, self.unknown(node))
+
+    def unknown(self, node: Node) -> dict[str, list[str]]:
+        """The terms of a parsed query that match no index entry, with suggestions."""
+        return {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
 
     def plan(self, node: Node) -> Node:
         """Rewrite ``is:`` terms into moderation thresholds, and leave unsafe images out unless asked for."""
