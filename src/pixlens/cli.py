@@ -517,3 +517,9 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+from pixlens.cli_access import hooks_app, keys_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(hooks_app, name="hooks")

@@ -122,6 +122,17 @@ class ApiSettings(Section):
     watch: bool = Field(True, description="Also watch the store folder and analyse what appears in it.")
 
 
+class HookSettings(Section):
+    """Webhooks of saved searches (pixlens hooks): how deliveries are sent and retried."""
+
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="A delivery not accepted (2xx) after this many attempts is dead (not retried)."
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="An attempt that has no answer within this many seconds failed."
+    )
+
+
 class Settings(BaseSettings):
     """Everything pixlens can be told. See docs/CONFIGURATION.md."""
 
@@ -187,6 +198,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    hooks: HookSettings = Field(default_factory=HookSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -70,9 +70,7 @@ class Metrics:
         route = request.scope.get("route")
         path = getattr(route, "path", None) or "unmatched"  # the template (/v1/images/{key}), never the raw path
         method = request.method if request.method in METHODS else "other"
-        self.request_seconds.labels(method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
+        self.request_seconds.labels(method, path, str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
     def render(self) -> bytes:

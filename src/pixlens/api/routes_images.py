@@ -112,7 +112,7 @@ def _store_one(rt: Runtime, part: UploadFile, key: str, rename: bool) -> dict[st
         if size == 0:
             return _rejected(key, 415, "not_an_image", "the file is empty")
         part.file.seek(0)
-        added = rt.lens.add(key, part.file, rename=rename)  # type: ignore[arg-type]
+        added = rt.lens.add(key, part.file, rename=rename)
     except DecodeError as exc:
         return _rejected(key, 415, "not_an_image", str(exc))
     except ObjectExistsError:
