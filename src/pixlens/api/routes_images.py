@@ -34,7 +34,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "file": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
                         "key": {"type": "array", "items": {"type": "string"}},
                     },
                 }
