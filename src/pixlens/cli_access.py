@@ -171,7 +171,14 @@ def hooks_log(
         for delivery in deliveries:
             print(json.dumps(delivery_shape(delivery)))
         return
-    table = Table("delivery", "hook", "image", "status", "attempts", "last error", "next attempt", box=None)
+    table = Table(box=None)
+    table.add_column("delivery", overflow="fold")
+    table.add_column("hook", overflow="fold")
+    table.add_column("image", overflow="fold")
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("attempts", no_wrap=True)
+    table.add_column("last error", overflow="fold")
+    table.add_column("next attempt", overflow="fold")
     for delivery in deliveries:
         shape = delivery_shape(delivery)
         table.add_row(
