@@ -8,6 +8,7 @@
     │   └── ObjectExistsError  a write that must not replace an object found one there
     ├── CatalogError       the catalog could not be read or written
     ├── QueryError         a search query is malformed (carries the position of the problem)
+    ├── CursorError        a search cursor is malformed, or belongs to another query
     ├── InvalidKeyError    an image key given by a client is not a safe relative path in the store
     └── AccessError        an API key, saved search or webhook given is not acceptable (a name, a URL, an id)
 
@@ -62,6 +63,10 @@ class QueryError(PixlensError):
         if self.position is None or not self.query:
             return self.message
         return f"{self.message}\n  {self.query}\n  {' ' * self.position}^"
+
+
+class CursorError(PixlensError):
+    """A search cursor is not one that this query's previous page gave."""
 
 
 class InvalidKeyError(PixlensError):

@@ -30,7 +30,7 @@ from pixlens.catalog.base import (
     PersonRow,
     Resolver,
 )
-from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
+from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, facets, is_label, text_of
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings
 from pixlens.catalog.sets import Evaluation, Posting
@@ -83,8 +83,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0004_postings_for_search", POSTINGS_MIGRATION),
     ("0005_generations", GENERATIONS_MIGRATION),
     ("0006_images_by_content", "CREATE INDEX images_by_sha256 ON images(sha256)"),
-    ("0007_api_keys", KEYS_MIGRATION),
-    ("0008_hooks_and_deliveries", HOOKS_MIGRATION),
+    ("0007_has_text_entry", HAS_TEXT_MIGRATION),
+    ("0008_api_keys", KEYS_MIGRATION),
+    ("0009_hooks_and_deliveries", HOOKS_MIGRATION),
 ]
 
 
@@ -397,13 +398,28 @@ class SqliteCatalog:
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
         return self.page(query, resolve, limit, offset)[0]
 
-    def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
+    def page(
+        self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0, after: tuple[float, int] | None = None
+    ) -> tuple[list[Hit], int]:
         """One page of hits, best first, and the number of all hits (one snapshot: a write meanwhile is seen
         entirely or not at all)."""
         with self._search_read() as built:
             evaluation = self._evaluate(query, resolve, built)
-            page = evaluation.page(limit, offset)
+            page = evaluation.page(limit, offset, after)
             return self._hits(query, resolve, page), evaluation.count()
+
+    def facets(self, query: Node, resolve: Resolver, entries: Iterable[str]) -> dict[str, int]:
+        wanted = list(dict.fromkeys(entries))
+        with self._search_read() as built:
+            hits = self._evaluate(query, resolve, built).matching(query)
+            counts: dict[str, int] = {}
+            if wanted and hits:
+                found, new = self._postings.get(self._reader(), wanted)
+                built.extend(new)
+                counts = {
+                    entry: hits.intersection_cardinality(p.bitmap) for entry, p in zip(wanted, found, strict=True)
+                }
+            return counts
 
     def count(self, query: Node, resolve: Resolver) -> int:
         with self._search_read() as built:
@@ -492,7 +508,7 @@ class SqliteCatalog:
             ):
                 matched[image_id][label.removeprefix(CATEGORY)] = confidence
         return [
-            Hit(key=keys[image_id], score=round(score, 2), matched=matched[image_id])
+            Hit(key=keys[image_id], score=round(score, 2), matched=matched[image_id], place=(score, image_id))
             for image_id, score in page
             if image_id in keys
         ]
@@ -504,11 +520,15 @@ class SqliteCatalog:
     def label_names(self) -> list[str]:
         return [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
 
-    def stats(self) -> dict[str, object]:
+    def status_counts(self) -> dict[str, int]:
         by_status = dict.fromkeys((status.value for status in Status), 0)
         by_status.update(
             {status: count for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")}
         )
+        return by_status
+
+    def stats(self) -> dict[str, object]:
+        by_status = self.status_counts()
         labels = len(self.label_names())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return {
