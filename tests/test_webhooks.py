@@ -459,3 +459,22 @@ def test_unsafe_images_are_hidden_unless_the_query_asks(lens: Pixlens, receiver:
         ("unsafe-cats", "unsafe-cat.png"),
     ]
     assert {hit.key for hit in lens.search("cat").hits} == {CAT, OTHER_CAT}  # search agrees
+
+
+def test_the_documented_receiver_check_accepts_a_real_delivery_and_nothing_else(
+    lens: Pixlens, receiver: Receiver
+) -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "API.md").read_text()
+    code = docs.split("## Keys and webhooks", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    hooks = Webhooks(lens)
+    hooks.add("cats", "cat", receiver.url, secret="doc-secret")
+    hooks.on_analyzed([CAT])
+    hooks.deliverer.run_due()
+    _, headers, body = receiver.requests[0]
+    verified = namespace["verified"]
+    assert verified(b"doc-secret", body, headers["X-Pixlens-Signature"])
+    assert not verified(b"other-secret", body, headers["X-Pixlens-Signature"])
+    assert not verified(b"doc-secret", body + b" ", headers["X-Pixlens-Signature"])
+    assert not verified(b"doc-secret", body, "")
