@@ -478,3 +478,33 @@ def test_the_documented_receiver_check_accepts_a_real_delivery_and_nothing_else(
     assert not verified(b"other-secret", body, headers["X-Pixlens-Signature"])
     assert not verified(b"doc-secret", body + b" ", headers["X-Pixlens-Signature"])
     assert not verified(b"doc-secret", body, "")
+
+
+def test_a_receiver_that_never_answers_times_out(home: Path) -> None:
+    lens = make_lens(home, analyzers=["labels"], hooks={"timeout_seconds": 0.5})
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        try:
+            hooks = Webhooks(lens)
+            hooks.add("cats", "cat", f"http://127.0.0.1:{silent.getsockname()[1]}/")
+            hooks.on_analyzed([CAT])
+            assert hooks.deliverer.run_due()["retrying"] == 1
+            assert only(lens).last_error == "no answer within 0.5 s"
+        finally:
+            lens.close()
+
+
+def test_a_claimed_delivery_is_not_sent_by_another_sender(home: Path, receiver: Receiver) -> None:
+    first, second = make_lens(home, analyzers=["labels"]), make_lens(home, analyzers=["labels"])
+    try:
+        Webhooks(first).add("cats", "cat", receiver.url)
+        Webhooks(first).on_analyzed([CAT])
+        now = time.time()
+        (claimed,) = first.catalog.claim_deliveries(iso(now), iso(now + 50), 10)  # another process is sending it
+        assert Webhooks(second).deliverer.run_due(now + 10) == {"delivered": 0, "retrying": 0, "dead": 0}
+        assert Webhooks(second).deliverer.run_due(now + 60)["delivered"] == 1  # its sender died: sent after the lease
+        assert [headers["X-Pixlens-Delivery"] for _, headers, _ in receiver.requests] == [claimed.id]
+    finally:
+        first.close()
+        second.close()
