@@ -140,7 +140,7 @@ class Queued(Shape):
 class FailureRow(Shape):
     ImageName: str
     Error: str | None
-    At: float
+    At: str
 
 
 class StatsAnswer(BaseModel):

@@ -7,7 +7,6 @@ import collections
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from queue import Queue
 from typing import Any
 
@@ -18,16 +17,8 @@ from pixlens.service import Pixlens
 
 log = logging.getLogger(__name__)
 
-RECENT = 100  # recent failures kept for the status page
 THROUGHPUT_WINDOW = 60.0  # seconds over which throughput is measured
 DEPTH_EVERY = 1.0  # seconds a counted queue depth is reused
-
-
-@dataclass(frozen=True)
-class Failure:
-    key: str
-    error: str | None
-    at: float
 
 
 class Runtime:
@@ -39,7 +30,6 @@ class Runtime:
         self.intake: Queue[Job] = Queue()
         self.stop_event = threading.Event()
         self.metrics = Metrics(self.queue_depth)
-        self.failures: collections.deque[Failure] = collections.deque(maxlen=RECENT)
         self.finished: collections.deque[float] = collections.deque()
         self.error: str | None = None  # why the workers stopped, when they did
         self.on_analyzed: list[Any] = []  # callables given each batch of analysed keys (saved-search webhooks)
@@ -96,7 +86,6 @@ class Runtime:
                     log.exception("a callback for analysed images failed")
         elif result.outcome is Outcome.FAILED:
             self.metrics.failure(result.error)
-            self.failures.appendleft(Failure(result.key, result.error, time.time()))
         elif result.outcome is Outcome.UNCHANGED:
             self.metrics.unchanged.inc()
 

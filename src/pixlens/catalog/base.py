@@ -149,6 +149,9 @@ class Catalog(Protocol):
     def status_counts(self) -> dict[str, int]:
         """How many images are pending, analysed and failed (cheap: for a queue depth)."""
 
+    def failures(self, limit: int = 100) -> list[tuple[str, str | None, str]]:
+        """The images that failed, latest first: (key, the reason, when)."""
+
     def stats(self) -> dict[str, object]:
         """Counts by status, number of labels, size on disk."""
 

@@ -527,6 +527,14 @@ class SqliteCatalog:
         )
         return by_status
 
+    def failures(self, limit: int = 100) -> list[tuple[str, str | None, str]]:
+        rows = self._read(
+            """SELECT key, json_extract(record, '$.Error'), updated_at FROM images WHERE status = ?
+               ORDER BY updated_at DESC, id DESC LIMIT ?""",
+            (Status.FAILED.value, limit),
+        )
+        return [(key, error, at) for key, error, at in rows]
+
     def stats(self) -> dict[str, object]:
         by_status = self.status_counts()
         labels = len(self.label_names())
