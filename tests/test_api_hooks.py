@@ -1,5 +1,5 @@
-"""/v1/hooks: saved searches with webhooks over HTTP, admin keys only (the router in an app of its own, served by a
-real uvicorn on 127.0.0.1)."""
+"""/v1/hooks: saved searches with webhooks over HTTP, admin keys only (the app as pixlens serve makes it, served
+by a real uvicorn on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
 
 from pixlens.access import Scope, create_key, verify
-from pixlens.api import errors
-from pixlens.api.routes_hooks import router
+from pixlens.api.app import create_app
 from pixlens.api.runtime import Runtime
 from pixlens.record import ImageRecord, Status
 from pixlens.service import Pixlens
@@ -27,16 +25,11 @@ def keys(lens: Pixlens) -> dict[str, str]:
 
 @pytest.fixture
 def client(lens: Pixlens) -> Iterator[httpx.Client]:
-    app = FastAPI()
-    errors.install(app)
-    app.include_router(router)
-    app.state.runtime = Runtime(lens, watch=False)
-
     def scope_of(presented: str | None) -> str | None:
         found = verify(lens.catalog, presented) if presented else None
         return found.scope.label if found else None
 
-    app.state.verify = scope_of
+    app = create_app(Runtime(lens, watch=False), scope_of)  # the workers are not started: not needed here
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
