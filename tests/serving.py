@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from pixlens.api.app import create_app
 from pixlens.api.auth import Verifier
 from pixlens.api.runtime import Runtime
+from pixlens.api.server import build
 from pixlens.service import Pixlens
 
 
@@ -38,8 +38,7 @@ class Served:
 
 @contextmanager
 def serve(lens: Pixlens, verify: Verifier | None = None, watch: bool = False, **client: Any) -> Iterator[Served]:
-    runtime = Runtime(lens, watch=watch)
-    app = create_app(runtime, verify)
+    app, runtime = build(lens, verify, watch)
     runtime.start()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -3,12 +3,18 @@ by a real uvicorn on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from tests.conftest import make_lens
 
 from pixlens.access import Scope, create_key, verify
 from pixlens.api.app import create_app
@@ -123,3 +129,28 @@ def test_bad_hooks_are_refused_with_a_code(
     if code == "invalid_query":
         assert answer.json()["position"] == 8
     assert len(client.get("/v1/hooks", headers=admin).json()["Hooks"]) == 1
+
+
+def test_an_upload_that_matches_a_saved_search_is_delivered_end_to_end(tmp_path: Path, samples_dir: Path) -> None:
+    """The whole path in one served process: upload -> analysed -> matched -> POSTed, signed, to a receiver."""
+    from tests.serving import serve
+    from tests.test_webhooks import Receiver
+
+    receiver = Receiver()
+    lens = make_lens(tmp_path / "home", analyzers=["labels"])
+    Webhooks(lens).add("cats", "cat", receiver.url, secret="s3cret")
+    try:
+        with serve(lens) as served:
+            for name in ("chelsea.png", "rocket.jpg"):
+                data = (samples_dir / name).read_bytes()
+                assert served.client.post("/v1/images", files=[("file", (name, data))]).status_code == 202
+            served.wait_for("rocket.jpg")
+            served.wait_for("chelsea.png")
+            assert receiver.arrived.wait(30), "no delivery arrived"
+            time.sleep(0.5)  # a wrong second delivery (the rocket) would arrive by now
+    finally:
+        receiver.close()
+    ((_, headers, body),) = receiver.requests
+    assert json.loads(body)["Record"]["ImageName"] == "chelsea.png"
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Pixlens-Signature"] == f"sha256={expected}"

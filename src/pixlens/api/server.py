@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import threading
 from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 
 from pixlens.access import active_keys, verify
 from pixlens.api.app import create_app
@@ -42,6 +42,15 @@ def key_verifier(lens: Pixlens) -> Verifier | None:
     return check
 
 
+def build(lens: Pixlens, verifier: Verifier | None, watch: bool) -> tuple[FastAPI, Runtime]:
+    """The app and what runs behind it (workers, watcher, saved-search matching and webhook sending), not started."""
+    runtime = Runtime(lens, watch=watch)
+    hooks = Webhooks(lens)
+    runtime.on_analyzed.append(hooks.on_analyzed)
+    runtime.also_run("pixlens-hooks", hooks.deliverer.run)
+    return create_app(runtime, verifier), runtime
+
+
 def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
     settings = lens.settings.api
     verifier = key_verifier(lens)
@@ -50,13 +59,8 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
             f"refusing to listen on {settings.host} with no API key: anyone who can reach it could read and delete "
             "the images. Make a key first (pixlens keys create --scope admin), or listen on 127.0.0.1."
         )
-    runtime = Runtime(lens, watch=settings.watch)
-    hooks = Webhooks(lens)
-    runtime.on_analyzed.append(hooks.on_analyzed)
-    app = create_app(runtime, verifier)
+    app, runtime = build(lens, verifier, settings.watch)
     runtime.start()
-    sender = threading.Thread(target=hooks.deliverer.run, args=(runtime.stop_event,), name="pixlens-hooks", daemon=True)
-    sender.start()
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     say(f"pixlens {lens.store.describe()} at http://{shown_host}:{settings.port} (API docs: /docs)")
     if verifier is None:
@@ -69,4 +73,3 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
     finally:
         say("stopping: finishing the images being analysed (the rest stay pending for the next start)")
         runtime.stop()
-        sender.join(timeout=15)
