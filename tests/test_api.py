@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -356,3 +358,75 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
     lens.settings.api = lens.settings.api.model_copy(update={"host": "0.0.0.0"})
     with pytest.raises(ConfigError, match="no API key"):
         run_server(lens, print)
+
+
+def test_concurrent_uploads_under_one_name_lose_nothing(fresh: Served) -> None:
+    colors = [(n * 20, 255 - n * 20, 7) for n in range(10)]
+
+    def send(color: tuple[int, int, int]) -> str:
+        with httpx.Client(base_url=fresh.url, timeout=60) as client:
+            answer = client.post("/v1/images", files=[("file", ("same.png", png(color)))])
+            assert answer.status_code == 202, answer.text
+            return str(answer.json()["Images"][0]["ImageName"])
+
+    with ThreadPoolExecutor(10) as pool:
+        keys = list(pool.map(send, colors))
+    assert len(set(keys)) == 10  # ten different photos, ten keys: none replaced another
+    stored = {(fresh.runtime.lens.settings.store_path / key).read_bytes() for key in keys}
+    assert stored == {png(color) for color in colors}
+    for key in keys:
+        fresh.wait_for(key)
+
+
+def test_a_killed_server_loses_no_upload(tmp_path: Path) -> None:
+    """kill -9 while uploads wait for analysis: the next start analyses every one of them."""
+    home = tmp_path / "home"
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "pixlens"), "--home", str(home), "serve", "--port", str(port)]
+    keys = [f"k{n}.png" for n in range(8)]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=log)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            wait_ready(client)
+            for n, key in enumerate(keys):
+                data = (SAMPLES / "astronaut.png").read_bytes() if n == 0 else png((n, 2 * n, 3 * n), (900, 700))
+                assert client.post("/v1/images", files=[("file", (key, data))]).status_code == 202
+    finally:
+        server.kill()
+        server.wait()
+    lens = make_lens(home)
+    pending = [state.key for state in lens.catalog.states() if state.status.value == "pending"]
+    lens.close()
+    assert pending, "everything was analysed before the kill: the test proves nothing"
+    restarted = subprocess.Popen(command, stdout=log, stderr=log)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            wait_ready(client)
+            deadline = time.monotonic() + 180
+            while client.get("/v1/stats").json()["analyzed"] < len(keys) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.get("/v1/stats").json()["analyzed"] == len(keys)
+    finally:
+        restarted.terminate()
+        assert restarted.wait(60) == 0  # a graceful stop
+        log.close()
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(client: httpx.Client, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("pixlens serve did not get ready")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,6 +22,23 @@ from pixlens.service import Pixlens
 from pixlens.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """Stops on SIGINT or SIGTERM and returns, so that ``run_server`` finishes its own shutdown (uvicorn would
+    raise the signal again once stopped, ending the process before the workers finish and the catalog closes)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, self.handle_exit) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def is_loopback(host: str) -> bool:
@@ -65,9 +85,7 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
     say(f"pixlens {lens.store.describe()} at http://{shown_host}:{settings.port} (API docs: /docs)")
     if verifier is None:
         say("open: no API keys exist, so anyone on this machine may use it (pixlens keys create to require keys)")
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
-    )
+    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False))
     try:
         server.run()
     finally:
