@@ -159,6 +159,10 @@ def test_size_and_count_limits(tmp_path: Path) -> None:
         assert too_large.status_code == 413 and too_large.json()["code"] == "too_large"
         body = upload(served, ("huge.png", b"\x89PNG" + b"\0" * 300_000))
         assert body.status_code == 413 and body.json()["code"] == "too_large"
+        lens.settings.decode.max_pixels = 1000
+        pixels = upload(served, ("wide.png", png((1, 2, 3), (50, 40))))
+        assert pixels.status_code == 413 and "megapixels" in pixels.json()["message"]
+        lens.settings.decode.max_pixels = 100_000_000
         many = upload(served, *[(f"{n}.png", png((n, n, n))) for n in range(3)])
         assert many.status_code == 400 and "files" in many.json()["message"].lower()
         assert served.client.get("/v1/stats").json()["images"] == 0

@@ -28,6 +28,7 @@ class Runtime:
     def __init__(self, lens: Pixlens, watch: bool = True) -> None:
         self.lens = lens
         self.watch = watch
+        lens.store, lens.catalog, lens.taxonomy  # noqa: B018 (built here, before any request thread may race to)
         self.intake: Queue[Job] = Queue()
         self.stop_event = threading.Event()
         self.metrics = Metrics(self.queue_depth)
