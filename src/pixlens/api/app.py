@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from pixlens import __version__
 from pixlens.api import errors, models
@@ -34,6 +36,8 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
     app = FastAPI(
         title="pixlens",
         version=__version__,
+        docs_url=None,  # served below from the bundled Swagger UI, not from a CDN: pixlens works offline
+        redoc_url=None,
         summary="Search images by what is in them: labels, text, faces, colours. Offline, self-hosted.",
         description="Shapes follow Amazon Rekognition's (records as `pixlens show` prints them). See docs/API.md.",
     )
@@ -44,6 +48,7 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(hooks_router)
     _health(app, runtime)
+    _docs(app)
     _web(app)
     app.middleware("http")(runtime.metrics.middleware)
     settings = runtime.lens.settings.api
@@ -80,6 +85,20 @@ def _health(app: FastAPI, runtime: Runtime) -> None:
     def metrics() -> Response:
         """Prometheus metrics (text format)."""
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _docs(app: FastAPI) -> None:
+    app.mount("/docs-assets", StaticFiles(directory=Path(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="pixlens API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _web(app: FastAPI) -> None:
