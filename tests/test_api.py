@@ -436,3 +436,23 @@ def wait_ready(client: httpx.Client, timeout: float = 120) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("pixlens serve did not get ready")
+
+
+def test_reads_from_many_clients_while_uploads_are_analysed(fresh: Served) -> None:
+    """The library behind the API is shared by every request thread and the workers: no error, no lost image."""
+    uploaded = [f"busy{n}.png" for n in range(6)]
+    paths = ["/v1/search?q=-zebra", "/v1/stats", "/v1/labels", "/v1/people", "/v1/duplicates", "/metrics"]
+
+    def read(index: int) -> list[int]:
+        with httpx.Client(base_url=fresh.url, timeout=60) as client:
+            return [client.get(paths[(index + n) % len(paths)]).status_code for n in range(12)]
+
+    with ThreadPoolExecutor(8) as pool:
+        readers = [pool.submit(read, index) for index in range(8)]
+        for n, key in enumerate(uploaded):
+            assert upload(fresh, (key, png((n * 30, 90, 140), (320, 240)))).status_code == 202
+        statuses = [status for reader in readers for status in reader.result()]
+    assert set(statuses) == {200}
+    for key in uploaded:
+        fresh.wait_for(key)
+    assert fresh.client.get("/v1/search", params={"q": "-zebra"}).json()["Total"] == len(uploaded)
