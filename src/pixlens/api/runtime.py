@@ -14,6 +14,7 @@ from pixlens.api.metrics import Metrics
 from pixlens.pipeline import Job, Outcome, Result
 from pixlens.record import Status
 from pixlens.service import Pixlens
+from pixlens.store.names import printable
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,10 @@ class Runtime:
                 self.finished.append(now)
             if self.on_analyzed:
                 self._analyzed.put(result.key)
+            log.info("analysed %s", printable(result.key))
         elif result.outcome is Outcome.FAILED:
             self.metrics.failure(result.error)
+            log.warning("failed %s: %s", printable(result.key), result.error)
         elif result.outcome is Outcome.UNCHANGED:
             self.metrics.unchanged.inc()
 
