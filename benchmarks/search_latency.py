@@ -163,7 +163,11 @@ class RowSetCatalog(SqliteCatalog):
     """The previous evaluation, for comparison: each term's rows read from the index into NumPy, then sorted
     intersections, unions and differences (a single term: a range read in rank order and a range count)."""
 
-    def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
+    def page(
+        self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0, after: tuple[float, int] | None = None
+    ) -> tuple[list[Hit], int]:
+        if after is not None:
+            raise NotImplementedError("the previous evaluation had no cursors")
         if isinstance(query, Term):
             sql, params = term_sql(query, resolve(query))
             rows = self._read(

@@ -7,7 +7,8 @@
     ├── StoreError         the object store could not list, read or write
     │   └── ObjectExistsError  a write that must not replace an object found one there
     ├── CatalogError       the catalog could not be read or written
-    └── QueryError         a search query is malformed (carries the position of the problem)
+    ├── QueryError         a search query is malformed (carries the position of the problem)
+    └── CursorError        a search cursor is malformed, or belongs to another query
 
 A failure of one image is data in its record (``Status: failed``), not an exception that escapes the pipeline.
 """
@@ -60,3 +61,7 @@ class QueryError(PixlensError):
         if self.position is None or not self.query:
             return self.message
         return f"{self.message}\n  {self.query}\n  {' ' * self.position}^"
+
+
+class CursorError(PixlensError):
+    """A search cursor is not one that this query's previous page gave."""

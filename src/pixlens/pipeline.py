@@ -19,7 +19,8 @@ import dataclasses
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,12 +41,13 @@ class Job:
     """Analyse the object ``key``; ``etag`` is the store's change token when the job was made (may be None).
 
     ``analyzers`` names the analysers to re-run on an image whose content is unchanged (after one of them got a
-    new version); None runs them all.
+    new version); None runs them all. ``force`` runs every analyser whatever the record holds (asked for).
     """
 
     key: str
     etag: str | None = None
     analyzers: tuple[str, ...] | None = None
+    force: bool = False
 
 
 class Outcome(StrEnum):
@@ -89,6 +91,8 @@ class Pipeline:
         self.parallel = max(1, parallel)
         self.limits = limits
         self.versions = {analyzer.name: analyzer.version for analyzer in self.analyzers}
+        # Told (analyser, seconds, images) after each model run on a batch: for metrics.
+        self.on_timing: Callable[[str, float, int], None] | None = None
 
     # -- thread-safe half ----
     def prepare(self, job: Job) -> Prepared:
@@ -129,7 +133,7 @@ class Pipeline:
     def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
         """The analysers to run: none for content already analysed by these versions (a touched or re-delivered
         file), the stale ones for unchanged content, all of them for new or changed content."""
-        if old is None or not self._same_content(old, record):
+        if job.force or old is None or not self._same_content(old, record):
             return self.analyzers
         names = set(job.analyzers) if job.analyzers is not None else set(self.versions)
         return [
@@ -238,6 +242,7 @@ class Pipeline:
             inputs = [self._focused(analyzer, item) for item in items]
         if not items:
             return
+        started = time.perf_counter()
         try:
             fields = analyzer.analyze(inputs)
         except PixlensError as exc:
@@ -246,6 +251,8 @@ class Pipeline:
                     self._mark_failed(item.record, f"{analyzer.name} analyser failed: {exc}")
                     item.outcome = Outcome.FAILED
             return
+        if self.on_timing is not None:
+            self.on_timing(analyzer.name, time.perf_counter() - started, len(items))
         with lock:
             for item, values in zip(items, fields, strict=True):
                 _apply(item.record, analyzer, values)

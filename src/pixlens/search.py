@@ -5,26 +5,38 @@ need no expansion: the index holds every image's labels *and* their parents, so 
 finds cars, buses and bicycles. A word that the taxonomy does not know may still be a label in the catalog.
 
 Fields name the other facets (``catalog/facets.py``): ``category:``, ``color:``, ``text:`` (full text),
-``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``is:safe`` / ``is:unsafe``. Unsafe
+``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``has:text`` / ``has:faces``,
+``is:safe`` / ``is:unsafe``. Unsafe
 images are left out unless the query mentions ``is:`` (a setting).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
+import hashlib
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pixlens.analysis.colors import SIMPLIFIED_COLORS
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import facets
 from pixlens.catalog.base import Catalog, Hit
 from pixlens.catalog.sqlplan import TEXT
-from pixlens.errors import QueryError
+from pixlens.errors import CursorError, QueryError
 from pixlens.query import And, Node, Not, Or, Term, parse, terms
 
-SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is"})
+SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is", "has"})
+HAS = {"text": facets.HAS_TEXT, "faces": facets.FACES, "face": facets.FACES}  # has:text, has:faces
 UNSAFE = "explicit nudity"  # the moderation label whose confidence decides is:unsafe
 FACE_WORDS = frozenset({"face", "faces"})
+
+
+FACET_LABELS = 200  # the most frequent labels counted over a result (each costs one bitmap intersection)
+FACET_PEOPLE = 100
 
 
 @dataclass
@@ -33,6 +45,41 @@ class SearchResult:
     hits: list[Hit]
     total: int
     unknown: dict[str, list[str]] = field(default_factory=dict)  # term -> suggestions
+    next_cursor: str | None = None  # where the next page starts (None: this is the last)
+
+
+@dataclass
+class Facets:
+    """Counts over a whole result: what a user can refine it by."""
+
+    labels: list[tuple[str, int]]
+    categories: list[tuple[str, int]]
+    colors: list[tuple[str, int]]
+    people: list[tuple[int, str | None, int]]
+    has_text: int
+    faces: int
+
+
+def encode_cursor(query: str, place: tuple[float, int]) -> str:
+    """An opaque token for "the hits ranked below this one", bound to its query."""
+    raw = json.dumps([place[0], place[1], _fingerprint(query)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(query: str, cursor: str) -> tuple[float, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        score, image_id, fingerprint = json.loads(raw)
+        place = (float(score), int(image_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise CursorError("malformed cursor: pass back the NextCursor of the previous page unchanged") from None
+    if fingerprint != _fingerprint(query) or not math.isfinite(place[0]) or not 0 <= place[1] < 2**63:
+        raise CursorError("this cursor belongs to another query: pass it back with the same q") from None
+    return place
+
+
+def _fingerprint(query: str) -> str:
+    return hashlib.sha256(query.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 class Searcher:
@@ -64,6 +111,8 @@ class Searcher:
             return [facets.COLOR + value]
         if term.field == "moderation":
             return [facets.MODERATION + value]
+        if term.field == "has":
+            return [HAS[value]] if value in HAS else []
         if term.field == "person":
             return [f"{facets.PERSON}{person}" for person in self.people(term.value)]
         if value in FACE_WORDS:
@@ -74,15 +123,46 @@ class Searcher:
             found.add(own)
         return sorted(found)
 
-    def search(self, text: str, limit: int = 20, offset: int = 0) -> SearchResult:
-        """Parse and run a query. Raises QueryError for a malformed one."""
+    def search(self, text: str, limit: int = 20, offset: int = 0, cursor: str | None = None) -> SearchResult:
+        """Parse and run a query; a page starts ``offset`` hits after the ``cursor`` (a previous page's
+        ``next_cursor``) or the top. Raises QueryError for a malformed query, CursorError for a bad cursor."""
+        after = decode_cursor(text, cursor) if cursor else None
+        node = self.parsed(text)
+        unknown = {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
+        hits, total = self.catalog.page(node, self.resolve, limit=limit + 1, offset=offset, after=after)
+        more, hits = len(hits) > limit, hits[:limit]
+        last = hits[-1].place if more and hits else None
+        following = encode_cursor(text, last) if last is not None else None
+        return SearchResult(text, hits, total, unknown, following)
+
+    def parsed(self, text: str) -> Node:
         try:
-            node = self.plan(parse(text, SEARCH_FIELDS))
+            return self.plan(parse(text, SEARCH_FIELDS))
         except QueryError as exc:
             raise QueryError(exc.message, text, exc.position) from None
-        unknown = {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
-        hits, total = self.catalog.page(node, self.resolve, limit=limit, offset=offset)
-        return SearchResult(text, hits, total, unknown)
+
+    def facets(self, text: str, labels: list[str], people: list[tuple[int, str | None]]) -> Facets:
+        """Counts over all the hits of a query: ``labels`` (the most frequent first) and ``people`` are the
+        candidates counted."""
+        categories = [facets.CATEGORY + name for name in sorted(self.taxonomy.categories)]
+        colors = [facets.COLOR + name.lower() for name in SIMPLIFIED_COLORS]
+        persons = [f"{facets.PERSON}{person_id}" for person_id, _ in people[:FACET_PEOPLE]]
+        entries = [*labels[:FACET_LABELS], *categories, *colors, *persons, facets.HAS_TEXT, facets.FACES]
+        counts = self.catalog.facets(self.parsed(text), self.resolve, entries)
+
+        def counted(names: list[str], prefix: str = "") -> list[tuple[str, int]]:
+            found = [(name.removeprefix(prefix), counts.get(name, 0)) for name in names]
+            return sorted(((name, count) for name, count in found if count), key=lambda item: (-item[1], item[0]))
+
+        named = {f"{facets.PERSON}{person_id}": (person_id, name) for person_id, name in people}
+        return Facets(
+            labels=counted(labels[:FACET_LABELS]),
+            categories=counted(categories, facets.CATEGORY),
+            colors=counted(colors, facets.COLOR),
+            people=[(*named[entry], count) for entry, count in counted(persons)],
+            has_text=counts.get(facets.HAS_TEXT, 0),
+            faces=counts.get(facets.FACES, 0),
+        )
 
     def plan(self, node: Node) -> Node:
         """Rewrite ``is:`` terms into moderation thresholds, and leave unsafe images out unless asked for."""
@@ -96,6 +176,8 @@ class Searcher:
 
     def _rewrite(self, node: Node) -> Node:
         if isinstance(node, Term):
+            if node.field == "has" and node.value.casefold() not in HAS:
+                raise QueryError(f"unknown has:{node.value} (known: has:text, has:faces)", position=node.position)
             if node.field != "is":
                 return node
             if node.value.casefold() == "unsafe":

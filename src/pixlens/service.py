@@ -7,30 +7,34 @@ lens.search("dog AND NOT cat").hits   # ranked hits
 
 from __future__ import annotations
 
-import itertools
+import hashlib
+import io
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from queue import Empty, Queue
+from typing import BinaryIO
 
 from pixlens.analysis.base import create_analyzers
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
-from pixlens.errors import PixlensError
+from pixlens.errors import DecodeError, PixlensError
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.home import bind
-from pixlens.imageio import DecodeLimits
+from pixlens.imageio import DecodeLimits, sniff_content_type
 from pixlens.pipeline import Job, Outcome, Pipeline, Result
 from pixlens.queue.local import LocalQueue
 from pixlens.record import ImageRecord, Status
-from pixlens.search import Searcher, SearchResult
+from pixlens.search import Facets, Searcher, SearchResult
 from pixlens.store import open_store
 from pixlens.store.base import ObjectStore
-from pixlens.store.collect import Collected, collect
+from pixlens.store.collect import Collected, collect, place
+from pixlens.store.local import SNIFF_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,29 @@ class IngestReport:
     collected: Collected
     results: list[Result] = field(default_factory=list)
     skipped_unchanged: int = 0  # already catalogued with the same content and models: not even read
+
+
+@dataclass(frozen=True)
+class Added:
+    """An image brought in from a stream: its key (perhaps renamed), its catalog status, the job it needs."""
+
+    key: str
+    status: Status
+    job: Job | None
+    copied: bool  # False: the store already held these bytes under that key
+
+
+def _sha256_of(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    _rewound(stream)
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _rewound(stream: BinaryIO) -> BinaryIO:
+    stream.seek(0)
+    return stream
 
 
 class ReconcileRefusedError(PixlensError):
@@ -154,6 +181,51 @@ class Pixlens:
                 jobs.append(Job(state.key, keys[state.key], stale))
         return jobs
 
+    def add(self, key: str, stream: BinaryIO, rename: bool = True) -> Added:
+        """Bring an image from a stream (an upload) into the store under ``key`` and mark it pending; the job
+        it needs (None when these bytes are catalogued already) is for the caller to run or queue.
+
+        The content decides, never the name: DecodeError when the bytes are not an image pixlens reads. A ``key``
+        holding other bytes gets ``name (2).ext`` (or ObjectExistsError without ``rename``); the same bytes under
+        it are not stored twice."""
+        if sniff_content_type(stream.read(SNIFF_BYTES)) is None:
+            raise DecodeError("not an image pixlens can read (by its content: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIF)")
+        placed = place(
+            self.store,
+            key,
+            lambda: _sha256_of(stream),
+            lambda candidate: self.store.put_stream(candidate, _rewound(stream), overwrite=False),
+            rename,
+        )
+        info = placed.info
+        if self.catalog.mark_pending([(info.key, info.etag)]):
+            return Added(info.key, Status.PENDING, Job(info.key, info.etag), placed.copied)
+        state = next(self.catalog.states([info.key]), None)
+        status = state.status if state is not None else Status.PENDING
+        job = Job(info.key, info.etag) if status is Status.PENDING else None  # pending: perhaps left by a crash
+        return Added(info.key, status, job, placed.copied)
+
+    def ingest_bytes(self, key: str, data: bytes) -> tuple[Added, list[Result]]:
+        """Add an image from memory and analyse it now (the library's one-call upload)."""
+        added = self.add(key, io.BytesIO(data))
+        return added, self.run([added.job] if added.job else [])
+
+    def delete(self, key: str) -> bool:
+        """Remove an image: its file from the store, then its record, vectors, faces and thumbnail. False when
+        neither the store nor the catalog had it."""
+        had_file = self.store.stat(key) is not None
+        self.store.delete(key)
+        return self.pipeline.forget([key]) > 0 or had_file
+
+    def reanalyze(self, key: str) -> Job | None:
+        """Mark an image pending again with every analyser to run (failed ones too); its job, or None when the
+        store has no such image."""
+        info = self.store.stat(key)
+        if info is None:
+            return None
+        self.catalog.mark_pending([(key, info.etag)], force=True)
+        return Job(key, info.etag, force=True)
+
     def run(self, jobs: Iterable[Job], on_result: ResultCallback | None = None) -> list[Result]:
         return self.queue().run(jobs, on_result)
 
@@ -212,8 +284,14 @@ class Pixlens:
             hide_unsafe=moderation.hide_unsafe,
         )
 
-    def search(self, query: str, limit: int = 20, offset: int = 0) -> SearchResult:
-        return self.searcher().search(query, limit=limit, offset=offset)
+    def search(self, query: str, limit: int = 20, offset: int = 0, cursor: str | None = None) -> SearchResult:
+        return self.searcher().search(query, limit=limit, offset=offset, cursor=cursor)
+
+    def facets(self, query: str) -> Facets:
+        """Counts of labels, categories, colours, text, faces and people over every hit of a query."""
+        labels = [name for name, _ in self.catalog.labels()]
+        people = [(row.id, row.name) for row in self.catalog.people()]
+        return self.searcher().facets(query, labels, people)
 
     def show(self, key: str) -> ImageRecord | None:
         return self.catalog.get(key)
@@ -247,19 +325,21 @@ class Pixlens:
         on_event: Callable[[str, str], None] | None = None,
     ) -> None:
         """Reconcile, then analyse every image that arrives or changes until ``stop`` is set."""
+        self.work(stop, Queue(), on_result, on_event)
+
+    def work(
+        self,
+        stop: threading.Event,
+        intake: Queue[Job],
+        on_result: ResultCallback | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+        watch: bool = True,
+    ) -> None:
+        """Analyse the jobs put in ``intake`` (uploads, re-analyses) and, with ``watch``, reconcile and then follow
+        the store's changes, until ``stop`` is set. What is queued but not done stays pending in the catalog."""
         from pixlens.events.watcher import FolderWatcher
 
         guard = DeletionGuard(self.settings.reconcile_max_delete)
-        watcher = FolderWatcher(
-            self.store,
-            self.catalog,
-            settle_seconds=self.settings.watch_settle_seconds,
-            on_event=on_event,
-            reconcile=lambda: self._reconcile_while_watching(guard),
-            forget=self.pipeline.forget,
-            may_forget=guard.allows,
-            reconcile_interval=self.settings.reconcile_interval,
-        )
 
         def reported(result: Result) -> None:
             # A file deleted while its job waited leaves the catalog through the job (VANISHED), not through the
@@ -271,11 +351,47 @@ class Pixlens:
             if on_result is not None:
                 on_result(result)
 
+        if not watch:  # still, what a crash or a stop left pending is done first
+            for state in self.catalog.states():
+                if state.status is Status.PENDING:
+                    intake.put(Job(state.key, state.etag))
+            self.queue().run(_drain(intake, stop), reported, stop)
+            return
+        watcher = FolderWatcher(
+            self.store,
+            self.catalog,
+            settle_seconds=self.settings.watch_settle_seconds,
+            on_event=on_event,
+            reconcile=lambda: self._reconcile_while_watching(guard),
+            forget=self.pipeline.forget,
+            may_forget=guard.allows,
+            reconcile_interval=self.settings.reconcile_interval,
+        )
         watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
-            jobs = self._reconcile_while_watching(guard)
-            self.queue().run(itertools.chain(jobs, watcher.jobs(stop)), reported, stop)
+            for job in self._reconcile_while_watching(guard):
+                intake.put(job)
+            feeder = threading.Thread(
+                target=_pour, args=(watcher.jobs(stop), intake), name="pixlens-watch", daemon=True
+            )
+            feeder.start()
+            self.queue().run(_drain(intake, stop, feeder), reported, stop)
         finally:
             watcher.stop()
         if watcher.failure is not None:
             raise watcher.failure
+
+
+def _pour(jobs: Iterable[Job], intake: Queue[Job]) -> None:
+    for job in jobs:
+        intake.put(job)
+
+
+def _drain(intake: Queue[Job], stop: threading.Event, source: threading.Thread | None = None) -> Iterator[Job]:
+    """The jobs put in ``intake`` until ``stop`` is set, or the ``source`` thread filling it ended (the watcher
+    stopped) and it is empty. Jobs left in it are pending in the catalog: the next start finds them."""
+    while not stop.is_set() and (source is None or source.is_alive() or not intake.empty()):
+        try:
+            yield intake.get(timeout=0.1)
+        except Empty:
+            continue

@@ -28,6 +28,7 @@ class Hit:
     key: str
     score: float
     matched: dict[str, float] = field(default_factory=dict)
+    place: tuple[float, int] | None = field(default=None, compare=False)  # (exact score, id): where a cursor resumes
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class PersonRow:
     name: str | None
     faces: int
     images: int
+    best_image: str | None = None  # the image holding the person's most confident face...
+    best_face: int | None = None  # ... and its index in that record's FaceDetails
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,15 @@ class Catalog(Protocol):
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
         """Images matching a parsed query, best first."""
 
-    def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
-        """One page of hits, best first, and the number of all hits."""
+    def page(
+        self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0, after: tuple[float, int] | None = None
+    ) -> tuple[list[Hit], int]:
+        """One page of hits, best first, and the number of all hits; with ``after`` (the ``place`` of the last hit
+        of the previous page), the hits ranked below it: pages that new images cannot shift."""
+
+    def facets(self, query: Node, resolve: Resolver, entries: Iterable[str]) -> dict[str, int]:
+        """How many of the query's hits hold each of ``entries`` (index entries: labels, ``color:...``,
+        ``has:text``...): counts over the whole result."""
 
     def count(self, query: Node, resolve: Resolver) -> int:
         """How many images match a parsed query."""

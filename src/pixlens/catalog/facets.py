@@ -10,6 +10,7 @@ Every searchable fact is one entry with a 0-100 value, so every query term is on
 | ``moderation:<name>`` | confidence | ``ModerationLabels`` |
 | ``faces`` | number of faces (at most 100) | ``FaceDetails`` |
 | ``person:<id>`` | best face confidence | the people the faces were assigned to (added by the catalog) |
+| ``has:text`` | number of lines (at most 100) | ``TextDetections`` |
 
 Text is not a facet: it goes to a full-text index.
 """
@@ -23,7 +24,17 @@ COLOR = "color:"
 MODERATION = "moderation:"
 FACES = "faces"
 PERSON = "person:"
-PREFIXES = (CATEGORY, COLOR, MODERATION, PERSON)
+HAS = "has:"
+HAS_TEXT = HAS + "text"
+PREFIXES = (CATEGORY, COLOR, MODERATION, PERSON, HAS)
+
+# Catalogs made before has:text: the entry for every image that has text (the triggers keep the postings right).
+HAS_TEXT_MIGRATION = f"""
+INSERT INTO label_index (label, confidence, image_id)
+    SELECT '{HAS_TEXT}', MIN(100, LENGTH(text) - LENGTH(REPLACE(text, char(10), '')) + 1), rowid FROM text_fts;
+INSERT INTO label_counts (label, images)
+    SELECT '{HAS_TEXT}', COUNT(*) FROM text_fts WHERE (SELECT COUNT(*) FROM text_fts) > 0;
+"""
 
 
 def facets(record: ImageRecord) -> dict[str, float]:
@@ -41,6 +52,9 @@ def facets(record: ImageRecord) -> dict[str, float]:
         entries[entry] = max(entries.get(entry, 0.0), float(label["Confidence"]))
     if record.FaceDetails:
         entries[FACES] = float(min(len(record.FaceDetails), 100))
+    lines = sum(1 for detection in record.TextDetections if detection.get("Type") == "LINE")
+    if lines:
+        entries[HAS_TEXT] = float(min(lines, 100))
     return entries
 
 

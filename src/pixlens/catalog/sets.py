@@ -111,6 +111,7 @@ class Posting:
 
 
 Fetch = Callable[[Term], Posting]
+Place = tuple[float, int]  # a hit's place in the ranking: (score, image id)
 Universe = Callable[[], BitMap]
 
 
@@ -128,8 +129,9 @@ class Evaluation:
     def count(self) -> int:
         return len(self.matching(self.query))
 
-    def page(self, limit: int, offset: int) -> list[tuple[int, float]]:
-        """Hits ``offset`` to ``offset + limit``, best first (ties: newest id first)."""
+    def page(self, limit: int, offset: int, after: Place | None = None) -> list[tuple[int, float]]:
+        """Hits ``offset`` to ``offset + limit``, best first (ties: newest id first), counted from the first hit
+        ranked below ``after`` (a cursor: the (score, id) of the last hit of the previous page)."""
         hits = self.matching(self.query)
         offset = max(offset, 0)
         if limit <= 0 or offset >= len(hits):
@@ -137,9 +139,13 @@ class Evaluation:
         wanted = min(offset + limit, len(hits))
         lead = self._sole_scorer(self.query)
         if lead is not None and len(hits) >= WALK_FROM and wanted * WALK_SHARE <= len(hits):
-            return self._walk(self.posting(lead), hits, offset, wanted)
+            return self._walk(self.posting(lead), hits, offset, wanted, after)
         ids = ids_of(hits)
         scores = self.scores(self.query, hits, ids)
+        if after is not None:
+            below = (scores < after[0]) | ((scores == after[0]) & (ids.astype(np.int64) < after[1]))
+            ids, scores = ids[below], scores[below]
+            wanted = min(wanted, len(ids))
         order = top(ids, scores, wanted)[offset:]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
@@ -214,11 +220,14 @@ class Evaluation:
                 return scored[0]
         return None
 
-    def _walk(self, lead: Posting, hits: BitMap, offset: int, wanted: int) -> list[tuple[int, float]]:
-        """Read ``lead``'s rank order in growing chunks, keeping the hits, until the page is full."""
+    def _walk(
+        self, lead: Posting, hits: BitMap, offset: int, wanted: int, after: Place | None = None
+    ) -> list[tuple[int, float]]:
+        """Read ``lead``'s rank order in growing chunks (from just below ``after``), keeping the hits, until the page
+        is full."""
         found: list[Ids] = []
         scores: list[Scores] = []
-        have, start, size = 0, 0, max(256, 2 * wanted)
+        have, start, size = 0, _below(lead, after), max(256, 2 * wanted)
         while have < wanted and start < len(lead.ranked):
             chunk = lead.ranked[start : start + size]
             keep = np.isin(chunk, ids_of(bitmap_of(chunk) & hits), assume_unique=True)
@@ -227,8 +236,20 @@ class Evaluation:
             have += int(np.count_nonzero(keep))
             start += size
             size *= 4
+        if not found:
+            return []
         ids, best = np.concatenate(found)[offset:wanted], np.concatenate(scores)[offset:wanted]
         return [(int(image), float(score)) for image, score in zip(ids, best, strict=True)]
+
+
+def _below(posting: Posting, after: Place | None) -> int:
+    """Where the rank order (score down, then id down) passes below ``after``."""
+    if after is None:
+        return 0
+    descending = -posting.ranked_scores
+    first_tied = int(np.searchsorted(descending, -after[0], side="left"))
+    past_tied = int(np.searchsorted(descending, -after[0], side="right"))
+    return first_tied + int(np.count_nonzero(posting.ranked[first_tied:past_tied] >= after[1]))
 
 
 def top(ids: Ids, scores: Scores, wanted: int) -> np.ndarray[Any, np.dtype[np.intp]]:

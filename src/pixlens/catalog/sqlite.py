@@ -21,7 +21,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
-from pixlens.catalog.facets import CATEGORY, facets, is_label, text_of
+from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, facets, is_label, text_of
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings
 from pixlens.catalog.sets import Evaluation, Posting
@@ -73,6 +73,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0004_postings_for_search", POSTINGS_MIGRATION),
     ("0005_generations", GENERATIONS_MIGRATION),
     ("0006_images_by_content", "CREATE INDEX images_by_sha256 ON images(sha256)"),
+    ("0007_has_text_entry", HAS_TEXT_MIGRATION),
 ]
 
 
@@ -384,13 +385,28 @@ class SqliteCatalog:
     def search(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> list[Hit]:
         return self.page(query, resolve, limit, offset)[0]
 
-    def page(self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
+    def page(
+        self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0, after: tuple[float, int] | None = None
+    ) -> tuple[list[Hit], int]:
         """One page of hits, best first, and the number of all hits (one snapshot: a write meanwhile is seen
         entirely or not at all)."""
         with self._search_read() as built:
             evaluation = self._evaluate(query, resolve, built)
-            page = evaluation.page(limit, offset)
+            page = evaluation.page(limit, offset, after)
             return self._hits(query, resolve, page), evaluation.count()
+
+    def facets(self, query: Node, resolve: Resolver, entries: Iterable[str]) -> dict[str, int]:
+        wanted = list(dict.fromkeys(entries))
+        with self._search_read() as built:
+            hits = self._evaluate(query, resolve, built).matching(query)
+            counts: dict[str, int] = {}
+            if wanted and hits:
+                found, new = self._postings.get(self._reader(), wanted)
+                built.extend(new)
+                counts = {
+                    entry: hits.intersection_cardinality(p.bitmap) for entry, p in zip(wanted, found, strict=True)
+                }
+            return counts
 
     def count(self, query: Node, resolve: Resolver) -> int:
         with self._search_read() as built:
@@ -466,7 +482,7 @@ class SqliteCatalog:
             ):
                 matched[image_id][label.removeprefix(CATEGORY)] = confidence
         return [
-            Hit(key=keys[image_id], score=round(score, 2), matched=matched[image_id])
+            Hit(key=keys[image_id], score=round(score, 2), matched=matched[image_id], place=(score, image_id))
             for image_id, score in page
             if image_id in keys
         ]

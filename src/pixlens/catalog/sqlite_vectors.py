@@ -374,8 +374,12 @@ class Vectors:
 
     def person_rows(self) -> list[PersonRow]:
         rows = self._read(
-            """SELECT p.id, p.name, p.faces, COUNT(DISTINCT f.image_id) FROM people AS p
-               LEFT JOIN faces AS f ON f.person_id = p.id GROUP BY p.id ORDER BY p.faces DESC, p.id"""
+            """SELECT p.id, p.name, p.faces, COUNT(DISTINCT f.image_id), i.key, best.face_index FROM people AS p
+               LEFT JOIN faces AS f ON f.person_id = p.id
+               LEFT JOIN (SELECT person_id, image_id, face_index, MAX(confidence) FROM faces GROUP BY person_id)
+                   AS best ON best.person_id = p.id
+               LEFT JOIN images AS i ON i.id = best.image_id
+               GROUP BY p.id ORDER BY p.faces DESC, p.id"""
         )
         return [PersonRow(*row) for row in rows]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 IMAGE_SUFFIXES = frozenset(
     {
@@ -48,6 +48,9 @@ class ObjectStore(Protocol):
     def put_file(self, key: str, source: Path, overwrite: bool = True) -> ObjectInfo:
         """Copy a local regular file into the store under ``key`` (atomically: readers never see half a file).
         With ``overwrite=False``, ObjectExistsError when ``key`` exists (checked atomically with the write)."""
+
+    def put_stream(self, key: str, stream: BinaryIO, overwrite: bool = True) -> ObjectInfo:
+        """Store the bytes a stream gives under ``key``, as :meth:`put_file` does a file's."""
 
     def delete(self, key: str) -> None:
         """Remove an object; no error if it is already gone."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -92,24 +92,46 @@ def _bring_in(store: ObjectStore, path: Path, key: str, explicit: bool, found: C
     inside = store.key_for(path)
     if inside is not None:
         return store.stat(inside)
-    digest: str | None = None
-    for number, candidate in enumerate(_free_keys(key), start=1):
+    placed = place(store, key, lambda: _sha256(path), lambda candidate: store.put_file(candidate, path, False))
+    if not placed.copied:
+        found.already_stored += 1
+        return placed.info
+    found.copied += 1
+    if placed.info.key != key:
+        found.renamed.append((str(path), placed.info.key))
+    return placed.info
+
+
+@dataclass(frozen=True)
+class Placed:
+    info: ObjectInfo
+    copied: bool  # False: the store already held these bytes under the key (or a renamed one), nothing written
+
+
+def place(
+    store: ObjectStore, key: str, digest: Callable[[], str], put: Callable[[str], ObjectInfo], rename: bool = True
+) -> Placed:
+    """Put new bytes under ``key`` without ever replacing other bytes: when ``key`` holds the same bytes (by
+    SHA-256, ``digest`` asked only then), nothing is written; when it holds others, the first free
+    ``name (2).ext``... is taken, or ObjectExistsError without ``rename``. ``put(candidate)`` writes without
+    overwriting (ObjectExistsError when another writer took the name meanwhile: the next one is tried)."""
+    wanted: str | None = None
+    for candidate in _free_keys(key):
         existing = store.stat(candidate)
         if existing is not None:
-            if digest is None:
-                digest = _sha256(path)
-            if _same_bytes(store, existing, digest):
-                found.already_stored += 1
-                return existing
+            if wanted is None:
+                wanted = digest()
+            if _same_bytes(store, existing, wanted):
+                return Placed(existing, copied=False)
+            if not rename:
+                raise ObjectExistsError(f"{key} holds another image")
             continue
         try:
-            info = store.put_file(candidate, path, overwrite=False)
+            return Placed(put(candidate), copied=True)
         except ObjectExistsError:
+            if not rename:
+                raise
             continue  # taken meanwhile (another ingest): look at it on the next round
-        found.copied += 1
-        if number > 1:
-            found.renamed.append((str(path), candidate))
-        return info
     raise PixlensError(f"no free name for {key} after {MAX_RENAMES} tries")
 
 

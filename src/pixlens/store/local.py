@@ -7,8 +7,9 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from pixlens.errors import DecodeError, ObjectExistsError, StoreError
 from pixlens.store.base import ObjectInfo, looks_like_image_name
@@ -112,17 +113,26 @@ class LocalStore:
             os.close(fd)
 
     def put_file(self, key: str, source: Path, overwrite: bool = True) -> ObjectInfo:
+        return self._put(key, lambda temp: _copy_regular(source, temp), overwrite, _text(source), source)
+
+    def put_stream(self, key: str, stream: BinaryIO, overwrite: bool = True) -> ObjectInfo:
+        return self._put(key, lambda temp: _copy_stream(stream, temp), overwrite, "an upload", None)
+
+    def _put(
+        self, key: str, fill: Callable[[Path], None], overwrite: bool, what: str, source: Path | None
+    ) -> ObjectInfo:
+        """Write a temporary file beside the target with ``fill``, then give it the key's name."""
         target = self.path_of(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             prefix = f"{PARTIAL_PREFIX}{os.getpid()}-"
             handle, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
         except OSError as exc:
-            raise StoreError(f"cannot copy {_text(source)} into the store: {_explain(exc, target)}") from exc
+            raise StoreError(f"cannot copy {what} into the store: {_explain(exc, target)}") from exc
         os.close(handle)
         temp = Path(temp_name)
         try:
-            _copy_regular(source, temp)
+            fill(temp)
             if overwrite:
                 os.replace(temp, target)
             else:
@@ -130,7 +140,7 @@ class LocalStore:
         except ObjectExistsError:
             raise
         except OSError as exc:
-            raise StoreError(f"cannot copy {_text(source)} into the store: {_explain(exc, source)}") from exc
+            raise StoreError(f"cannot copy {what} into the store: {_explain(exc, source or target)}") from exc
         finally:
             temp.unlink(missing_ok=True)
         return self._info(key, target)
@@ -153,6 +163,13 @@ def _copy_regular(source: Path, temp: Path) -> None:
     finally:
         os.close(fd)
     shutil.copystat(source, temp)
+
+
+def _copy_stream(stream: BinaryIO, temp: Path) -> None:
+    with temp.open("wb") as writer:
+        shutil.copyfileobj(stream, writer, 1 << 20)
+        writer.flush()
+        os.fsync(writer.fileno())
 
 
 def _link_new(temp: Path, target: Path) -> None:
