@@ -22,6 +22,9 @@ function box(kind, bounds, caption) {
   el.style.width = pct(Math.min(Number(bounds.Width) || 0, 1 - (Number(bounds.Left) || 0)));
   el.style.height = pct(Math.min(Number(bounds.Height) || 0, 1 - (Number(bounds.Top) || 0)));
   if (caption) el.append(h("span", { class: "box-caption" }, caption));
+  // A caption above a box at the top edge, or below one at the bottom, would be cut off by the picture's edge.
+  if (kind !== "text" && (Number(bounds.Top) || 0) < 0.05) el.classList.add("caption-inside");
+  if (kind === "text" && (Number(bounds.Top) || 0) + (Number(bounds.Height) || 0) > 0.95) el.classList.add("caption-inside");
   return el;
 }
 

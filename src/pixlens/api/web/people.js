@@ -14,6 +14,7 @@ function faceCanvas(face, label) {
   const canvas = h("canvas", { width: FACE, height: FACE, class: "face", role: "img", "aria-label": label });
   if (!face || !face.ImageName || !face.BoundingBox) return canvas;
   const img = new Image();
+  let fromOriginal = false;
   img.addEventListener("load", () => {
     const b = face.BoundingBox;
     const w = img.naturalWidth;
@@ -21,6 +22,12 @@ function faceCanvas(face, label) {
     const cx = (Number(b.Left) + Number(b.Width) / 2) * w;
     const cy = (Number(b.Top) + Number(b.Height) / 2) * hgt;
     const side = Math.min(Math.max(Number(b.Width) * w, Number(b.Height) * hgt) * 1.5, w, hgt);
+    if (side < FACE / 2 && !fromOriginal) {
+      // A small face in the thumbnail would be a blur: crop it from the original instead.
+      fromOriginal = true;
+      loadImage(img, imageUrl(face.ImageName, "original"));
+      return;
+    }
     const sx = Math.max(0, Math.min(w - side, cx - side / 2));
     const sy = Math.max(0, Math.min(hgt - side, cy - side / 2));
     const context = canvas.getContext("2d");
@@ -28,6 +35,10 @@ function faceCanvas(face, label) {
   });
   loadImage(img, imageUrl(face.ImageName, "thumbnail"));
   return canvas;
+}
+
+function plural(n, word) {
+  return `${formatNumber(n)} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function personCard(person) {
@@ -69,7 +80,7 @@ function personCard(person) {
       "div",
       { class: "person-body" },
       title,
-      h("p", { class: "muted" }, h("a", { href: routeUrl({ view: "search", q: `person:${id}` }), "data-route": true }, `${formatNumber(images)} image${images === 1 ? "" : "s"}`), ` · ${formatNumber(Number(person.Faces) || 0)} faces`),
+      h("p", { class: "muted" }, h("a", { href: routeUrl({ view: "search", q: `person:${id}` }), "data-route": true }, `${formatNumber(images)} image${images === 1 ? "" : "s"}`), ` · ${plural(Number(person.Faces) || 0, "face")}`),
       form,
     ),
   );

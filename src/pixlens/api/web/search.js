@@ -83,11 +83,10 @@ function renderFacets(aside, q, facets) {
   ];
   const more = [];
   if (typeof facets.Faces === "number" && facets.Faces > 0) {
-    more.push(h("li", {}, searchLink(refine(q, "faces"), h("span", { class: "facet-name" }, "With faces"), h("span", { class: "count" }, formatNumber(facets.Faces)))));
+    more.push(h("li", {}, searchLink(refine(q, "has:faces"), h("span", { class: "facet-name" }, "With faces"), h("span", { class: "count" }, formatNumber(facets.Faces)))));
   }
   if (typeof facets.HasText === "number" && facets.HasText > 0) {
-    // The query language has no "has any text" term: a count, not a link.
-    more.push(h("li", { class: "facet-static" }, h("span", { class: "facet-name" }, "With text"), h("span", { class: "count" }, formatNumber(facets.HasText))));
+    more.push(h("li", {}, searchLink(refine(q, "has:text"), h("span", { class: "facet-name" }, "With text"), h("span", { class: "count" }, formatNumber(facets.HasText)))));
   }
   if (more.length) groups.push(h("section", { class: "facet-group" }, h("h2", {}, "Also"), h("ul", {}, more)));
   fill(aside, h("h2", { class: "visually-hidden" }, "Refine"), groups);

@@ -70,6 +70,7 @@ function failuresTable(failures) {
 function render(holder, stats) {
   const cards = [];
   const groups = [];
+  const places = [];
   let failures = [];
   for (const [name, value] of Object.entries(stats || {})) {
     if (isFailureList(name, value)) failures = value;
@@ -79,13 +80,14 @@ function render(holder, stats) {
     } else if (typeof value === "number") {
       cards.push(h("li", { class: "card" }, h("span", { class: "card-value" }, show(name, value)), h("span", { class: "card-name" }, words(name))));
     } else if (typeof value === "string") {
-      groups.push(h("p", { class: "muted" }, `${words(name)}: ${value}`));
+      places.push(`${words(name)}: ${value}`);
     }
   }
   fill(
     holder,
     h("ul", { class: "cards" }, cards),
-    h("div", { class: "status-groups" }, groups),
+    groups.length ? h("div", { class: "status-groups" }, groups) : null,
+    places.length ? h("p", { class: "muted small places" }, places.join(" · ")) : null,
     h("section", { class: "panel" }, h("h2", {}, "Recent failures"), failuresTable(failures)),
   );
 }

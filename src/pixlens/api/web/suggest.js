@@ -1,5 +1,5 @@
-// Suggestions for the search box while typing: labels the catalog holds, the fields text:, person:, color: and
-// category:, people's names after person:, colours after color:. An ARIA combobox (arrows, Enter/Tab, Escape).
+// Suggestions for the search box while typing: labels the catalog holds, the fields text:, person:, color:,
+// category: and has:, people's names after person:, colours after color:. An ARIA combobox (arrows, Enter/Tab, Escape).
 
 import { api } from "./api.js";
 import { h, fill } from "./dom.js";
@@ -17,7 +17,8 @@ const FIELDS = [
   { insert: "person:", hint: "a named person, or a person's number" },
   { insert: "color:", hint: "a dominant colour" },
   { insert: "category:", hint: "a label category" },
-  { insert: "faces", hint: "images with faces (faces>=2: at least two)", complete: true },
+  { insert: "has:text", hint: "images with text in them", complete: true },
+  { insert: "has:faces", hint: "images with faces (faces>=2: at least two)", complete: true },
 ];
 const MAX = 8;
 
@@ -79,6 +80,9 @@ async function suggestionsFor(token) {
   }
   if (field === "category") {
     return startsOrContains(CATEGORIES, (c) => c, value).map((c) => ({ label: c, insert: `category:${quote(c)}` }));
+  }
+  if (field === "has") {
+    return FIELDS.filter((f) => f.insert.startsWith(`has:${value.toLowerCase()}`)).map((f) => ({ label: f.insert, detail: f.hint, insert: f.insert, complete: true }));
   }
   if (field) return [];  // text: takes any words
   if (!text) return [];
