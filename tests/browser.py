@@ -41,8 +41,8 @@ def launch_browser() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="session", name="browser")
+def browser_fixture() -> Iterator[Browser]:
     yield from launch_browser()
 
 
@@ -59,14 +59,13 @@ class PageErrors:
             self.messages.append(f"console: {message.text}")
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+@pytest.fixture(name="page")
+def page_fixture(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (no stored key, no cache) and page; fails the test when the page threw."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
     page = context.new_page()
     errors = PageErrors(page)
-    page.errors = errors  # type: ignore[attr-defined]
     yield page
     context.close()
     assert not [m for m in errors.messages if "uncaught" in m], errors.messages

@@ -6,7 +6,12 @@ import { baseName, fill, formatNumber, h } from "./dom.js";
 import { fieldTerm, labelTerm, refine } from "./query.js";
 import { routeUrl } from "./router.js";
 
-const PAGE = 40;
+/** Images per page: about two screens of tiles (fewer requests on a big screen, less waiting on a small one). */
+function pageSize() {
+  const columns = Math.max(1, Math.floor(window.innerWidth / 190));
+  const rows = Math.max(1, Math.ceil(window.innerHeight / 220));
+  return Math.max(8, Math.min(60, columns * rows * 2));
+}
 
 export function tile(key, extra = null) {
   const img = h("img", { alt: key, loading: "lazy", decoding: "async", width: 240, height: 240 });
@@ -189,7 +194,7 @@ export function renderSearch(main, q) {
     if (loading || (!first && !cursor)) return;
     loading = true;
     more.disabled = true;
-    const params = new URLSearchParams({ q, limit: String(PAGE), facets: first ? "true" : "false" });
+    const params = new URLSearchParams({ q, limit: String(pageSize()), facets: first ? "true" : "false" });
     if (cursor) params.set("cursor", cursor);
     try {
       const page = await api(`/v1/search?${params}`, { signal });

@@ -13,6 +13,15 @@ function words(name) {
   return String(name).replace(/_/g, " ").replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
 }
 
+// The numbers first shown, in this order; any other number follows.
+const FIRST = ["images", "analyzed", "pending", "failed", "queue_depth", "throughput"];
+const UNITS = { throughput: "images / s" };
+
+function when(value) {
+  if (typeof value === "number" && value > 1e9) return new Date(value * 1000).toLocaleString();  // Unix seconds
+  return value === null || value === undefined ? "" : String(value);
+}
+
 function show(name, value) {
   if (typeof value === "number") {
     if (/bytes/i.test(name)) return formatBytes(value);
@@ -51,7 +60,7 @@ function failuresTable(failures) {
       failures.map((failure) => {
         const key = String(failure.ImageName ?? failure.Key ?? "");
         const reason = failure.Error ?? failure.Reason ?? failure.Message ?? "";
-        const when = failure.At ?? failure.FailedAt ?? failure.AnalyzedAt ?? failure.Time ?? "";
+        const at = when(failure.At ?? failure.FailedAt ?? failure.AnalyzedAt ?? failure.Time);
         const button = h("button", { type: "button", class: "secondary", "aria-label": `Retry ${key}` }, "Retry");
         button.addEventListener("click", () => retry(key, button));
         return h(
@@ -59,7 +68,7 @@ function failuresTable(failures) {
           {},
           h("td", {}, key ? h("a", { href: routeUrl({ view: "image", key }), "data-route": true }, key) : "–"),
           h("td", { class: "reason" }, String(reason)),
-          h("td", { class: "muted" }, String(when)),
+          h("td", { class: "muted" }, at),
           h("td", {}, key ? button : null),
         );
       }),
@@ -72,13 +81,17 @@ function render(holder, stats) {
   const groups = [];
   const places = [];
   let failures = [];
-  for (const [name, value] of Object.entries(stats || {})) {
+  const entries = Object.entries(stats || {});
+  const rank = ([name]) => (FIRST.includes(name) ? FIRST.indexOf(name) : FIRST.length);
+  entries.sort((a, b) => rank(a) - rank(b));
+  for (const [name, value] of entries) {
     if (isFailureList(name, value)) failures = value;
     else if (value && typeof value === "object" && !Array.isArray(value)) {
       const rows = Object.entries(value).filter(([, v]) => v === null || typeof v !== "object");
       groups.push(h("section", { class: "panel" }, h("h2", {}, words(name)), h("dl", { class: "facts" }, rows.flatMap(([k, v]) => [h("dt", {}, words(k)), h("dd", {}, show(k, v))]))));
     } else if (typeof value === "number") {
-      cards.push(h("li", { class: "card" }, h("span", { class: "card-value" }, show(name, value)), h("span", { class: "card-name" }, words(name))));
+      const unit = UNITS[name] ? ` (${UNITS[name]})` : "";
+      cards.push(h("li", { class: `card card-${name.replace(/[^a-z_]/gi, "")}` }, h("span", { class: "card-value" }, show(name, value)), h("span", { class: "card-name" }, words(name) + unit)));
     } else if (typeof value === "string") {
       places.push(`${words(name)}: ${value}`);
     }
@@ -106,7 +119,8 @@ export function renderStatus(main) {
       retryFocus = document.activeElement && holder.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
       render(holder, stats);
       if (retryFocus) [...holder.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === retryFocus)?.focus();
-      updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+      const ready = stats && stats.ready === false ? "Starting: loading the models. " : "";
+      updated.textContent = `${ready}Updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
       if (error.name === "AbortError") return;
       updated.textContent = `Could not read the status: ${error.message}`;

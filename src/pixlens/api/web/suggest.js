@@ -22,8 +22,9 @@ const FIELDS = [
 ];
 const MAX = 8;
 
-let labels = null;  // [{Name, Images}] once fetched
-let people = null;  // [{PersonId, Name, ...}]
+// One request each, shared by every keystroke while it runs; dropped after a failure (tried again next time).
+let labels = null;  // Promise of [{Name, Images}]
+let people = null;  // Promise of [{PersonId, Name, ...}]
 
 /** Forget cached labels and people (after uploads or naming someone). */
 export function refreshSuggestions() {
@@ -31,29 +32,24 @@ export function refreshSuggestions() {
   people = null;
 }
 
-async function loadLabels() {
-  if (labels === null) {
-    labels = [];
-    try {
-      labels = (await api("/v1/labels?limit=5000")).Labels || [];
-    } catch {
-      labels = null;  // try again on the next keystroke
+function cached(load, field, drop) {
+  const promise = api(load).then(
+    (answer) => (answer && Array.isArray(answer[field]) ? answer[field] : []),
+    () => {
+      drop();
       return [];
-    }
-  }
+    },
+  );
+  return promise;
+}
+
+function loadLabels() {
+  labels ??= cached("/v1/labels?limit=5000", "Labels", () => (labels = null));
   return labels;
 }
 
-async function loadPeople() {
-  if (people === null) {
-    people = [];
-    try {
-      people = (await api("/v1/people")).People || [];
-    } catch {
-      people = null;
-      return [];
-    }
-  }
+function loadPeople() {
+  people ??= cached("/v1/people", "People", () => (people = null));
   return people;
 }
 
