@@ -505,6 +505,32 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (api.host; default 127.0.0.1: this machine only).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (api.port; default 8377).")] = None,
+    watch_store: Annotated[
+        bool | None, typer.Option("--watch/--no-watch", help="Also watch the store folder (api.watch; default on).")
+    ] = None,
+) -> None:
+    """Run the HTTP API, the web page, the analysis workers and the folder watcher, until Ctrl-C.
+
+    Open at http://127.0.0.1:8377 . On loopback with no API key, anyone on this machine may use it; on any other
+    address it refuses to start until a key exists (pixlens keys create --scope admin).
+
+    Example: pixlens serve --port 8080
+    """
+    from pixlens.api.server import run_server
+
+    lens = _lens(ctx)
+    overrides = {"host": host, "port": port, "watch": watch_store}
+    lens.settings.api = lens.settings.api.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    run_server(lens, lambda line: err.print(escape(line), highlight=False))
+
+
 def main() -> None:
     try:
         app()
@@ -517,3 +543,9 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+from pixlens.cli_access import hooks_app, keys_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(hooks_app, name="hooks")

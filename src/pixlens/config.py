@@ -106,6 +106,33 @@ class DecodeSettings(Section):
     work_size: int = Field(1024, ge=256, description="Longer side of the one decoded copy the analysers share.")
 
 
+class ApiSettings(Section):
+    """The HTTP API and web page of ``pixlens serve``."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on; any but loopback needs an API key to exist.")
+    port: int = Field(8377, ge=0, le=65535, description="Port to listen on (0: any free port).")
+    max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest file one upload may carry.")
+    max_files: int = Field(100, ge=1, le=10_000, description="Most files in one upload request.")
+    max_request_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="Largest request body (all the files of an upload together)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Web origins allowed to call the API from a browser (CORS); none by default."
+    )
+    watch: bool = Field(True, description="Also watch the store folder and analyse what appears in it.")
+
+
+class HookSettings(Section):
+    """Webhooks of saved searches (pixlens hooks): how deliveries are sent and retried."""
+
+    max_attempts: int = Field(
+        8, ge=1, le=100, description="A delivery not accepted (2xx) after this many attempts is dead (not retried)."
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="An attempt that has no answer within this many seconds failed."
+    )
+
+
 class Settings(BaseSettings):
     """Everything pixlens can be told. See docs/CONFIGURATION.md."""
 
@@ -170,6 +197,8 @@ class Settings(BaseSettings):
     thumbnails: ThumbnailSettings = Field(default_factory=ThumbnailSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    hooks: HookSettings = Field(default_factory=HookSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,9 @@
     │   └── ObjectExistsError  a write that must not replace an object found one there
     ├── CatalogError       the catalog could not be read or written
     ├── QueryError         a search query is malformed (carries the position of the problem)
-    └── CursorError        a search cursor is malformed, or belongs to another query
+    ├── CursorError        a search cursor is malformed, or belongs to another query
+    ├── InvalidKeyError    an image key given by a client is not a safe relative path in the store
+    └── AccessError        an API key, saved search or webhook given is not acceptable (a name, a URL, an id)
 
 A failure of one image is data in its record (``Status: failed``), not an exception that escapes the pipeline.
 """
@@ -65,3 +67,11 @@ class QueryError(PixlensError):
 
 class CursorError(PixlensError):
     """A search cursor is not one that this query's previous page gave."""
+
+
+class InvalidKeyError(PixlensError):
+    """An image key given by a client (an HTTP upload) is not a safe, relative path inside the store."""
+
+
+class AccessError(PixlensError):
+    """An API key, a saved search or a webhook could not be made or changed as asked (the message says why)."""

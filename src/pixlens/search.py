@@ -127,15 +127,19 @@ class Searcher:
         """Parse and run a query; a page starts ``offset`` hits after the ``cursor`` (a previous page's
         ``next_cursor``) or the top. Raises QueryError for a malformed query, CursorError for a bad cursor."""
         after = decode_cursor(text, cursor) if cursor else None
-        node = self.parsed(text)
-        unknown = {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
+        node = self.parse(text)
         hits, total = self.catalog.page(node, self.resolve, limit=limit + 1, offset=offset, after=after)
         more, hits = len(hits) > limit, hits[:limit]
         last = hits[-1].place if more and hits else None
         following = encode_cursor(text, last) if last is not None else None
-        return SearchResult(text, hits, total, unknown, following)
+        return SearchResult(text, hits, total, self.unknown(node), following)
 
-    def parsed(self, text: str) -> Node:
+    def unknown(self, node: Node) -> dict[str, list[str]]:
+        """The terms of a parsed query that match no index entry, with suggestions."""
+        return {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
+
+    def parse(self, text: str) -> Node:
+        """The query as the catalog runs it (``plan``ned). Raises QueryError, with the query, for a malformed one."""
         try:
             return self.plan(parse(text, SEARCH_FIELDS))
         except QueryError as exc:
@@ -148,7 +152,7 @@ class Searcher:
         colors = [facets.COLOR + name.lower() for name in SIMPLIFIED_COLORS]
         persons = [f"{facets.PERSON}{person_id}" for person_id, _ in people[:FACET_PEOPLE]]
         entries = [*labels[:FACET_LABELS], *categories, *colors, *persons, facets.HAS_TEXT, facets.FACES]
-        counts = self.catalog.facets(self.parsed(text), self.resolve, entries)
+        counts = self.catalog.facets(self.parse(text), self.resolve, entries)
 
         def counted(names: list[str], prefix: str = "") -> list[tuple[str, int]]:
             found = [(name.removeprefix(prefix), counts.get(name, 0)) for name in names]

@@ -52,6 +52,53 @@ class DuplicateSet:
     links: list[tuple[str, str, int | None, float | None]]  # (image, image, hash bits apart, cosine similarity)
 
 
+@dataclass(frozen=True)
+class ApiKeyRow:
+    """An API key as stored: never the key itself, only its SHA-256 (hex) and a short prefix to recognise it by.
+    Times are ISO 8601 UTC text."""
+
+    id: int
+    name: str | None
+    scope: str
+    prefix: str
+    sha256: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class HookRow:
+    """A saved search with a webhook: every newly analysed image that ``query`` matches is POSTed to ``url``."""
+
+    id: int
+    name: str
+    query: str
+    url: str
+    secret: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One webhook delivery (one image matched by one hook): its JSON body and how sending it went.
+
+    ``status`` is ``pending``, ``delivered`` or ``dead``; ``next_attempt_at`` (ISO 8601 UTC, fixed width, so that
+    text order is time order) is when a pending one is due."""
+
+    id: str
+    hook_id: int
+    hook: str
+    image: str
+    body: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+
+
 # Turns one query term into the index entries it must match (label names, or "category:<Name>").
 Resolver = Callable[[Term], list[str]]
 
@@ -99,6 +146,12 @@ class Catalog(Protocol):
     def labels(self) -> list[tuple[str, int]]:
         """Every indexed label (parents included) with its number of images, most frequent first."""
 
+    def status_counts(self) -> dict[str, int]:
+        """How many images are pending, analysed and failed (cheap: for a queue depth)."""
+
+    def failures(self, limit: int = 100) -> list[tuple[str, str | None, str]]:
+        """The images that failed, latest first: (key, the reason, when)."""
+
     def stats(self) -> dict[str, object]:
         """Counts by status, number of labels, size on disk."""
 
@@ -119,6 +172,53 @@ class Catalog(Protocol):
     ) -> list[DuplicateSet]:
         """Groups of identical and near-identical images, largest first (thresholds: pixlens.duplicates's
         defaults unless given)."""
+
+    def matching(self, query: Node, resolve: Resolver, keys: Iterable[str]) -> list[str]:
+        """Those of the given images that a parsed query matches (as ``search`` would find them), in no order."""
+
+    # -- API keys (pixlens.access) ----
+    def add_api_key(self, name: str | None, scope: str, prefix: str, sha256: str, when: str) -> ApiKeyRow:
+        """Store a new API key, made at ``when`` (its hash and display prefix only)."""
+
+    def api_keys(self, prefix: str | None = None) -> list[ApiKeyRow]:
+        """Every API key, revoked ones too, oldest first; or only those whose display prefix is ``prefix``."""
+
+    def revoke_api_key(self, key_id: int, when: str) -> ApiKeyRow | None:
+        """Mark a key revoked at ``when`` (unless it already was); None if there is no such key."""
+
+    def touch_api_key(self, key_id: int, when: str, unless_since: str) -> None:
+        """Record that a key was used at ``when``, unless its last use recorded is at or after ``unless_since``."""
+
+    # -- saved searches with webhooks (pixlens.webhooks) ----
+    def add_hook(self, name: str, query: str, url: str, secret: str | None, when: str) -> HookRow | None:
+        """Save a hook; None when the name is taken."""
+
+    def hooks(self) -> list[HookRow]:
+        """Every hook, by name."""
+
+    def remove_hook(self, name: str) -> bool:
+        """Remove a hook and its deliveries; False if there is no such hook."""
+
+    def add_deliveries(self, deliveries: Iterable[DeliveryRow]) -> None:
+        """Queue deliveries (in one transaction)."""
+
+    def claim_deliveries(self, due_by: str, lease_until: str, limit: int) -> list[DeliveryRow]:
+        """The pending deliveries due by ``due_by``, oldest due first, each moved to ``lease_until`` in the same
+        transaction, so that another sender (another process) does not take them meanwhile."""
+
+    def update_delivery(
+        self,
+        delivery_id: str,
+        status: str,
+        attempts: int,
+        next_attempt_at: str | None,
+        last_error: str | None,
+        delivered_at: str | None,
+    ) -> None:
+        """Record the outcome of an attempt to send a delivery."""
+
+    def deliveries(self, hook: str | None = None, limit: int = 100) -> list[DeliveryRow]:
+        """The most recent deliveries (of one hook, by name), newest first."""
 
     def check(self) -> list[str]:
         """A full consistency check: every problem found, as sentences (empty: sound)."""

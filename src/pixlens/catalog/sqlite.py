@@ -20,11 +20,21 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap
 
-from pixlens.catalog.base import DuplicateSet, Hit, ImageState, PersonRow, Resolver
+from pixlens.catalog.base import (
+    ApiKeyRow,
+    DeliveryRow,
+    DuplicateSet,
+    Hit,
+    HookRow,
+    ImageState,
+    PersonRow,
+    Resolver,
+)
 from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, facets, is_label, text_of
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings
 from pixlens.catalog.sets import Evaluation, Posting
+from pixlens.catalog.sqlite_access import HOOKS_MIGRATION, KEYS_MIGRATION, AccessTables
 from pixlens.catalog.sqlite_check import check_catalog
 from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
 from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
@@ -74,6 +84,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0005_generations", GENERATIONS_MIGRATION),
     ("0006_images_by_content", "CREATE INDEX images_by_sha256 ON images(sha256)"),
     ("0007_has_text_entry", HAS_TEXT_MIGRATION),
+    ("0008_api_keys", KEYS_MIGRATION),
+    ("0009_hooks_and_deliveries", HOOKS_MIGRATION),
 ]
 
 
@@ -106,6 +118,7 @@ class SqliteCatalog:
         self._postings_lock = threading.Lock()
         self._postings_writer: sqlite3.Connection | None = None
         self._writer = self._connect()
+        self.access = AccessTables(self._read, self._write)
         try:
             self._open()
         except BaseException:
@@ -412,6 +425,19 @@ class SqliteCatalog:
         with self._search_read() as built:
             return self._evaluate(query, resolve, built).count()
 
+    def matching(self, query: Node, resolve: Resolver, keys: Iterable[str]) -> list[str]:
+        wanted = list(keys)
+        if not wanted:
+            return []
+        with self._search_read() as built:
+            hits = self._evaluate(query, resolve, built).matching(query)
+            found: list[str] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = self._read(f"SELECT id, key FROM images WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                found += [key for image_id, key in rows if image_id in hits]
+            return found
+
     @contextmanager
     def _search_read(self) -> Iterator[list[tuple[str, int, Posting]]]:
         """One read transaction for a search; the postings built in it are saved after it."""
@@ -494,11 +520,23 @@ class SqliteCatalog:
     def label_names(self) -> list[str]:
         return [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
 
-    def stats(self) -> dict[str, object]:
+    def status_counts(self) -> dict[str, int]:
         by_status = dict.fromkeys((status.value for status in Status), 0)
         by_status.update(
             {status: count for status, count in self._read("SELECT status, COUNT(*) FROM images GROUP BY status")}
         )
+        return by_status
+
+    def failures(self, limit: int = 100) -> list[tuple[str, str | None, str]]:
+        rows = self._read(
+            """SELECT key, json_extract(record, '$.Error'), updated_at FROM images WHERE status = ?
+               ORDER BY updated_at DESC, id DESC LIMIT ?""",
+            (Status.FAILED.value, limit),
+        )
+        return [(key, error, at) for key, error, at in rows]
+
+    def stats(self) -> dict[str, object]:
+        by_status = self.status_counts()
         labels = len(self.label_names())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return {
@@ -579,6 +617,48 @@ class SqliteCatalog:
             if len(copies[sha]) > 1 and image_id not in grouped:
                 found.append(DuplicateSet([key for _, key in copies[sha]], identical=True, links=[]))
         return sorted(found, key=lambda d: (-len(d.keys), d.keys[0]))
+
+    # -- API keys, hooks, deliveries (sqlite_access.py) ----
+    def add_api_key(self, name: str | None, scope: str, prefix: str, sha256: str, when: str) -> ApiKeyRow:
+        return self.access.add_api_key(name, scope, prefix, sha256, when)
+
+    def api_keys(self, prefix: str | None = None) -> list[ApiKeyRow]:
+        return self.access.api_keys(prefix)
+
+    def revoke_api_key(self, key_id: int, when: str) -> ApiKeyRow | None:
+        return self.access.revoke_api_key(key_id, when)
+
+    def touch_api_key(self, key_id: int, when: str, unless_since: str) -> None:
+        self.access.touch_api_key(key_id, when, unless_since)
+
+    def add_hook(self, name: str, query: str, url: str, secret: str | None, when: str) -> HookRow | None:
+        return self.access.add_hook(name, query, url, secret, when)
+
+    def hooks(self) -> list[HookRow]:
+        return self.access.hooks()
+
+    def remove_hook(self, name: str) -> bool:
+        return self.access.remove_hook(name)
+
+    def add_deliveries(self, deliveries: Iterable[DeliveryRow]) -> None:
+        self.access.add_deliveries(deliveries)
+
+    def claim_deliveries(self, due_by: str, lease_until: str, limit: int) -> list[DeliveryRow]:
+        return self.access.claim_deliveries(due_by, lease_until, limit)
+
+    def update_delivery(
+        self,
+        delivery_id: str,
+        status: str,
+        attempts: int,
+        next_attempt_at: str | None,
+        last_error: str | None,
+        delivered_at: str | None,
+    ) -> None:
+        self.access.update_delivery(delivery_id, status, attempts, next_attempt_at, last_error, delivered_at)
+
+    def deliveries(self, hook: str | None = None, limit: int = 100) -> list[DeliveryRow]:
+        return self.access.deliveries(hook, limit)
 
     def check(self) -> list[str]:
         """A full check (reads the whole file): every problem found, as sentences; empty when the catalog is sound."""

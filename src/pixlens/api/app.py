@@ -1,0 +1,90 @@
+"""The HTTP application: the /v1 API, health and metrics, and the web page, over one running :class:`Runtime`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from pixlens import __version__
+from pixlens.api import errors, models
+from pixlens.api.auth import Verifier
+from pixlens.api.routes_catalog import router as catalog_router
+from pixlens.api.routes_images import router as images_router
+from pixlens.api.runtime import Runtime
+from pixlens.api.uploads import BodyLimit
+
+WEB = Path(__file__).parent / "web"
+PAGE_HEADERS = {
+    # The page runs only its own scripts; images come from this server (data: and blob: for previews).
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
+    """The app; ``verify`` checks API keys (None: no keys, open)."""
+    app = FastAPI(
+        title="pixlens",
+        version=__version__,
+        summary="Search images by what is in them: labels, text, faces, colours. Offline, self-hosted.",
+        description="Shapes follow Amazon Rekognition's (records as `pixlens show` prints them). See docs/API.md.",
+    )
+    app.state.runtime = runtime
+    app.state.verify = verify
+    errors.install(app)
+    app.include_router(images_router)
+    app.include_router(catalog_router)
+    _health(app, runtime)
+    _web(app)
+    app.middleware("http")(runtime.metrics.middleware)
+    settings = runtime.lens.settings.api
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-Api-Key", "Content-Type"],
+        )
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    return app
+
+
+def _health(app: FastAPI, runtime: Runtime) -> None:
+    @app.get("/healthz", response_model=models.Health, tags=["status"])
+    def healthz() -> Any:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=models.Health, responses={503: {"model": models.Health}}, tags=["status"])
+    def readyz() -> Any:
+        """Readiness: the models are loaded and the catalog answers."""
+        if not runtime.ready:
+            detail = runtime.error or "loading the models"
+            return JSONResponse({"status": "not_ready", "detail": detail}, 503)
+        try:
+            runtime.lens.catalog.status_counts()
+        except Exception as exc:
+            return JSONResponse({"status": "not_ready", "detail": f"catalog: {exc}"}, 503)
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["status"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics (text format)."""
+        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _web(app: FastAPI) -> None:
+    if not (WEB / "index.html").is_file():
+        return
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page(request: Request) -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html", headers=PAGE_HEADERS)

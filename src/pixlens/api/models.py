@@ -1,0 +1,161 @@
+"""The response shapes of the API, for its OpenAPI schema; the objects themselves come from :mod:`pixlens.shapes`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Shape):
+    code: str
+    message: str
+    position: int | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Bad input (code says what: bad_request, invalid_query, invalid_key...)"},
+    401: {"model": ErrorBody, "description": "No valid API key"},
+    403: {"model": ErrorBody, "description": "The key's scope does not allow this"},
+    503: {"model": ErrorBody, "description": "The catalog cannot be reached"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such image"}}
+
+
+class Uploaded(Shape):
+    ImageName: str
+    Status: str  # pending, analyzed, failed, unchanged... or rejected (with Error)
+    Location: str | None = None
+    Error: ErrorBody | None = None
+
+
+class UploadAnswer(Shape):
+    Images: list[Uploaded]
+
+
+class MatchedLabel(Shape):
+    Name: str
+    Confidence: float
+
+
+class SearchHit(Shape):
+    ImageName: str
+    Score: float
+    Labels: list[MatchedLabel]
+
+
+class NamedCount(Shape):
+    Name: str
+    Count: int
+
+
+class PersonCount(Shape):
+    PersonId: int
+    Name: str | None
+    Count: int
+
+
+class FacetCounts(Shape):
+    Labels: list[NamedCount]
+    Categories: list[NamedCount]
+    Colors: list[NamedCount]
+    HasText: int
+    Faces: int
+    People: list[PersonCount]
+
+
+class SearchAnswer(Shape):
+    Images: list[SearchHit]
+    Total: int
+    NextCursor: str | None
+    Unknown: dict[str, list[str]]
+    Facets: FacetCounts | None = None
+
+
+class SimilarImage(Shape):
+    ImageName: str
+    Similarity: float
+
+
+class SimilarAnswer(Shape):
+    Images: list[SimilarImage]
+
+
+class DuplicateLink(Shape):
+    Images: list[str]
+    HashDistance: int | None
+    Similarity: float | None
+
+
+class DuplicateGroup(Shape):
+    Images: list[str]
+    Identical: bool
+    Links: list[DuplicateLink]
+
+
+class DuplicatesAnswer(Shape):
+    Groups: list[DuplicateGroup]
+
+
+class LabelCount(Shape):
+    Name: str
+    Images: int
+
+
+class LabelsAnswer(Shape):
+    Labels: list[LabelCount]
+
+
+class FaceRef(Shape):
+    ImageName: str
+    BoundingBox: dict[str, float] | None
+
+
+class Person(Shape):
+    PersonId: int
+    Name: str | None
+    Faces: int
+    Images: int
+    Face: FaceRef | None = None
+
+
+class PeopleAnswer(Shape):
+    People: list[Person]
+
+
+class PersonName(Shape):
+    Name: str | None
+
+
+class Queued(Shape):
+    ImageName: str
+    Status: str
+    Location: str
+
+
+class FailureRow(Shape):
+    ImageName: str
+    Error: str | None
+    At: str
+
+
+class StatsAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    images: int
+    pending: int
+    analyzed: int
+    failed: int
+    queue_depth: int
+    throughput: float
+    ready: bool
+    recent_failures: list[FailureRow]
+
+
+class Health(Shape):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,241 @@
+"""/v1/images: upload, read, delete and re-analyse images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from pixlens import shapes
+from pixlens.api import models
+from pixlens.api.auth import require
+from pixlens.api.errors import ApiError, error_body, not_found
+from pixlens.api.runtime import Runtime
+from pixlens.api.uploads import key_from_filename
+from pixlens.errors import DecodeError, ObjectExistsError, PixlensError, StoreError
+from pixlens.record import ImageRecord, Status
+from pixlens.store.names import printable
+
+router = APIRouter(prefix="/v1/images", tags=["images"], responses=models.ERRORS)
+SUBRESOURCES = ("original", "thumbnail", "similar")
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "key": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def runtime(request: Request) -> Runtime:
+    found: Runtime = request.app.state.runtime
+    return found
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def location(key: str) -> str:
+    return "/v1/images/" + quote(key, safe="/")
+
+
+def client_key(key: str) -> str:
+    """A key sent by a client, refused unless it is a plain relative path that stays inside the store."""
+    from pixlens.access import validate_key_name
+
+    try:
+        return validate_key_name(key)
+    except PixlensError as exc:
+        raise ApiError(400, "invalid_key", str(exc)) from None
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=models.UploadAnswer,
+    dependencies=[Depends(require("write"))],
+    openapi_extra=UPLOAD_BODY,
+    responses={413: {"model": models.ErrorBody}, 415: {"model": models.ErrorBody}, 409: {"model": models.ErrorBody}},
+)
+async def upload(
+    request: Request,
+    rt: RuntimeDep,
+    on_conflict: Annotated[
+        Literal["rename", "fail"], Query(description="A key holding other bytes: store as 'name (2).ext', or 409.")
+    ] = "rename",
+) -> Any:
+    """Upload one or many images (multipart ``file`` parts, optional ``key`` fields in the same order)."""
+    limits = rt.lens.settings.api
+    form = await request.form(max_files=limits.max_files, max_fields=limits.max_files + 16)
+    try:
+        files = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
+        keys = [str(value) for value in form.getlist("key")]
+        if not files:
+            raise ApiError(400, "bad_request", "no 'file' part: send the images as multipart/form-data 'file' parts")
+        if keys and len(keys) != len(files):
+            raise ApiError(400, "bad_request", f"{len(keys)} 'key' fields for {len(files)} files: one each, or none")
+        answers = []
+        for index, part in enumerate(files):
+            key = client_key(keys[index]) if keys else key_from_filename(part.filename)
+            answers.append(await run_in_threadpool(_store_one, rt, part, key, on_conflict == "rename"))
+    finally:
+        await form.close()
+    if len(answers) == 1 and "Error" in answers[0]:  # one file: its error is the request's
+        error = answers[0]["Error"]
+        raise ApiError(answers[0]["_status"], error["code"], error["message"])
+    return {"Images": [{k: v for k, v in answer.items() if k != "_status"} for answer in answers]}
+
+
+def _store_one(rt: Runtime, part: UploadFile, key: str, rename: bool) -> dict[str, Any]:
+    limit = rt.lens.settings.api.max_upload_bytes
+    size = part.size if part.size is not None else _size_of(part)
+    try:
+        if size > limit:
+            return _rejected(key, 413, "too_large", f"{size:,} bytes, more than the {limit:,} an upload may carry")
+        if size == 0:
+            return _rejected(key, 415, "not_an_image", "the file is empty")
+        part.file.seek(0)
+        added = rt.lens.add(key, part.file, rename=rename)
+    except DecodeError as exc:
+        return _rejected(key, 415, "not_an_image", str(exc))
+    except ObjectExistsError:
+        return _rejected(key, 409, "key_exists", f"{printable(key)} holds another image (on_conflict=fail)")
+    except StoreError as exc:
+        return _rejected(key, 400, "invalid_key", str(exc))
+    rt.metrics.uploaded.inc()
+    if added.job is not None:
+        rt.submit(added.job)
+    status = added.status.value if added.copied or added.status is not Status.ANALYZED else "unchanged"
+    return {"ImageName": added.key, "Status": status, "Location": location(added.key)}
+
+
+def _size_of(part: UploadFile) -> int:
+    part.file.seek(0, os.SEEK_END)
+    return part.file.tell()
+
+
+def _rejected(key: str, status: int, code: str, message: str) -> dict[str, Any]:
+    return {"ImageName": key, "Status": "rejected", "Error": error_body(code, message), "_status": status}
+
+
+def _record(rt: Runtime, key: str) -> ImageRecord:
+    found = rt.lens.show(key)
+    if found is None:
+        raise not_found(f"no image {printable(key)!r} in the catalog")
+    return found
+
+
+def _sub(rt: Runtime, key: str, what: str) -> str | None:
+    """The key of ``.../{key}/{what}``; None when the whole path is an image's key itself (a file named like a
+    sub-resource, inside a folder named like an image: only possible where folders are prefixes, as on S3)."""
+    if rt.lens.show(key) is None and rt.lens.show(f"{key}/{what}") is not None:
+        return None
+    return key
+
+
+@router.get("/{key:path}/original", dependencies=[Depends(require("read"))], responses=models.NOT_FOUND)
+def original(key: str, rt: RuntimeDep) -> Response:
+    """The image's bytes, as stored."""
+    if _sub(rt, key, "original") is None:
+        return record(f"{key}/original", rt)  # type: ignore[return-value]
+    found = _record(rt, key)
+    path_of = getattr(rt.lens.store, "path_of", None)
+    if path_of is None:
+        raise ApiError(501, "not_implemented", "originals are served from folder stores only")
+    path = Path(path_of(key))
+    if not path.is_file():
+        raise not_found(f"the file of {printable(key)!r} is gone from the store")
+    image_type = found.ContentType if found.Status is Status.ANALYZED and found.ContentType else None
+    return FileResponse(
+        path,
+        media_type=image_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(key.rsplit('/', 1)[-1])}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+@router.get(
+    "/{key:path}/thumbnail",
+    dependencies=[Depends(require("read"))],
+    responses={**models.NOT_FOUND, 200: {"content": {"image/webp": {}}}},
+)
+def thumbnail(key: str, rt: RuntimeDep) -> Response:
+    """The image's WebP thumbnail."""
+    if _sub(rt, key, "thumbnail") is None:
+        return record(f"{key}/thumbnail", rt)  # type: ignore[return-value]
+    found = _record(rt, key)
+    if not found.Thumbnail:
+        raise not_found(f"{printable(key)!r} has no thumbnail (not analysed yet, failed, or thumbnails are off)")
+    home = Path(os.path.realpath(rt.lens.settings.home))
+    path = Path(os.path.realpath(home / found.Thumbnail))
+    if not path.is_relative_to(home) or not path.is_file():
+        raise not_found(f"the thumbnail of {printable(key)!r} is missing")
+    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get(
+    "/{key:path}/similar",
+    response_model=models.SimilarAnswer,
+    dependencies=[Depends(require("read"))],
+    responses=models.NOT_FOUND,
+)
+def similar(key: str, rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 10) -> Any:
+    """The images that look most like this one, best first."""
+    if _sub(rt, key, "similar") is None:
+        return record(f"{key}/similar", rt)
+    _record(rt, key)
+    return {"Images": [shapes.similar(other, sim) for other, sim in rt.lens.similar(key, limit)]}
+
+
+@router.post(
+    "/{key:path}/reanalyze",
+    status_code=202,
+    response_model=models.Queued,
+    dependencies=[Depends(require("write"))],
+    responses=models.NOT_FOUND,
+)
+def reanalyze(key: str, rt: RuntimeDep) -> Any:
+    """Analyse the image again with every analyser (a failed one too)."""
+    job = rt.lens.reanalyze(key)
+    if job is None:
+        raise not_found(f"no image {printable(key)!r} in the store")
+    rt.submit(job)
+    return {"ImageName": key, "Status": Status.PENDING.value, "Location": location(key)}
+
+
+@router.get("/{key:path}", dependencies=[Depends(require("read"))], responses=models.NOT_FOUND)
+def record(key: str, rt: RuntimeDep) -> dict[str, Any]:
+    """The image's record (as ``pixlens show``): labels, text, faces, moderation, properties, EXIF, status."""
+    return shapes.record(_record(rt, key))
+
+
+@router.delete("/{key:path}", status_code=204, dependencies=[Depends(require("write"))], responses=models.NOT_FOUND)
+def delete(key: str, rt: RuntimeDep) -> Response:
+    """Remove the image: its file, its record, vectors, faces and thumbnail."""
+    try:
+        rt.lens.store.stat(key)
+    except StoreError:
+        raise not_found(f"no image {printable(key)!r}") from None
+    if not rt.lens.delete(key):
+        raise not_found(f"no image {printable(key)!r}")
+    return Response(status_code=204)

@@ -1,0 +1,113 @@
+"""What runs behind the HTTP API: the library (one :class:`~pixlens.service.Pixlens`), the analysis workers fed
+by uploads and by the folder watcher, and the numbers the status page and the metrics show."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from queue import Queue
+from typing import Any
+
+from pixlens.api.metrics import Metrics
+from pixlens.pipeline import Job, Outcome, Result
+from pixlens.record import Status
+from pixlens.service import Pixlens
+
+log = logging.getLogger(__name__)
+
+THROUGHPUT_WINDOW = 60.0  # seconds over which throughput is measured
+DEPTH_EVERY = 1.0  # seconds a counted queue depth is reused
+
+
+class Runtime:
+    """Starts the workers (and the watcher) in background threads; ``ready`` once the models are loaded."""
+
+    def __init__(self, lens: Pixlens, watch: bool = True) -> None:
+        self.lens = lens
+        self.watch = watch
+        self.intake: Queue[Job] = Queue()
+        self.stop_event = threading.Event()
+        self.metrics = Metrics(self.queue_depth)
+        self.finished: collections.deque[float] = collections.deque()
+        self.error: str | None = None  # why the workers stopped, when they did
+        self.on_analyzed: list[Any] = []  # callables given each batch of analysed keys (saved-search webhooks)
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._depth: tuple[float, int] = (0.0, 0)
+        self._lock = threading.Lock()
+
+    # -- life ----
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="pixlens-workers", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            self.lens.catalog.stats()  # opened (and migrated) before the first request needs it
+            self.lens.pipeline.on_timing = self.metrics.timing  # loads the models
+            self._ready.set()
+            self.lens.work(self.stop_event, self.intake, self._done, watch=self.watch)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("the analysis workers stopped")
+        finally:
+            self._ready.clear()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.lens.close()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    # -- work ----
+    def submit(self, job: Job) -> None:
+        """Queue a job (its image is already marked pending in the catalog: a crash before it runs loses nothing)."""
+        self.intake.put(job)
+
+    def _done(self, result: Result) -> None:
+        now = time.monotonic()
+        if result.outcome is Outcome.ANALYZED:
+            self.metrics.analyzed.inc()
+            with self._lock:
+                self.finished.append(now)
+            for callback in self.on_analyzed:
+                try:
+                    callback([result.key])
+                except Exception:
+                    log.exception("a callback for analysed images failed")
+        elif result.outcome is Outcome.FAILED:
+            self.metrics.failure(result.error)
+        elif result.outcome is Outcome.UNCHANGED:
+            self.metrics.unchanged.inc()
+
+    # -- numbers ----
+    def queue_depth(self) -> int:
+        """Images pending in the catalog (the durable queue), counted at most once a second."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._depth[0] < DEPTH_EVERY:
+                return self._depth[1]
+        try:
+            depth = self.lens.catalog.status_counts()[Status.PENDING.value]
+        except Exception:
+            return self._depth[1]
+        with self._lock:
+            self._depth = (now, depth)
+        return depth
+
+    def throughput(self) -> float:
+        """Images analysed per second over the last minute."""
+        now = time.monotonic()
+        with self._lock:
+            while self.finished and now - self.finished[0] > THROUGHPUT_WINDOW:
+                self.finished.popleft()
+            return len(self.finished) / THROUGHPUT_WINDOW
