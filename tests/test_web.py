@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -315,3 +316,42 @@ def test_bookmarked_search_and_deep_links_open_their_views(page: Page, server: S
     page.go_back()
     page.wait_for_url("**/?view=status")
     expect(page.locator(".status-view")).to_be_visible()
+
+
+def test_a_server_with_keys_asks_for_one_and_keeps_it(page: Page, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    made = subprocess.run(
+        [str(PIXLENS), "--home", str(home), "keys", "create", "--scope", "write", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = json.loads(made.stdout)["Key"]
+    running = start_server(home)
+    try:
+        page.goto(running.url + "/")
+        dialog = page.locator("#key-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("needs an API key")
+        page.locator("#key-input").fill("plk_not-a-key")
+        dialog.locator("button", has_text="Save").click()
+        expect(dialog).to_contain_text("refused")  # asked again
+        page.locator("#key-input").fill(key)
+        dialog.locator("button", has_text="Save").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator(".home .empty")).to_contain_text("No images yet")
+        assert page.evaluate("() => localStorage.getItem('pixlens.apiKey')") == key
+
+        # Uploads and images carry the key too (an <img> cannot send it: the page fetches them).
+        upload(page, SAMPLES / "chelsea.png")
+        row = page.locator(".upload", has_text="chelsea.png")
+        expect(row).to_have_attribute("data-state", "analyzed", timeout=ANALYSED_WITHIN_MS)
+        page.reload()  # the key is remembered: no prompt
+        open_page(page, running, "/?q=cat")
+        thumbnail = page.locator('.grid img[alt="chelsea.png"]')
+        expect(thumbnail).to_be_visible()
+        expect(thumbnail).to_have_attribute("src", re.compile("^blob:"))
+        page.wait_for_function("() => document.querySelector('.grid img').naturalWidth > 0")
+        expect(dialog).to_be_hidden()
+    finally:
+        stop_server(running)

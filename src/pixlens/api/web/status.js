@@ -80,6 +80,7 @@ function render(holder, stats) {
   const cards = [];
   const groups = [];
   const places = [];
+  const problems = [];
   let failures = [];
   const entries = Object.entries(stats || {});
   const rank = ([name]) => (FIRST.includes(name) ? FIRST.indexOf(name) : FIRST.length);
@@ -92,12 +93,15 @@ function render(holder, stats) {
     } else if (typeof value === "number") {
       const unit = UNITS[name] ? ` (${UNITS[name]})` : "";
       cards.push(h("li", { class: `card card-${name.replace(/[^a-z_]/gi, "")}` }, h("span", { class: "card-value" }, show(name, value)), h("span", { class: "card-name" }, words(name) + unit)));
+    } else if (typeof value === "string" && /error/i.test(name)) {
+      problems.push(h("p", { class: "notice notice-error", role: "alert" }, `${words(name)}: ${value}`));
     } else if (typeof value === "string") {
       places.push(`${words(name)}: ${value}`);
     }
   }
   fill(
     holder,
+    problems,
     h("ul", { class: "cards" }, cards),
     groups.length ? h("div", { class: "status-groups" }, groups) : null,
     places.length ? h("p", { class: "muted small places" }, places.join(" · ")) : null,
