@@ -229,6 +229,22 @@ async function reanalyze(key, button) {
   }
 }
 
+/**
+ * Size the picture to fill its column without being taller than most of the screen, keeping its proportions (the
+ * boxes are percentages of the stage, so the stage must be exactly the picture).
+ */
+function fitPicture(img) {
+  const column = img.closest(".picture");
+  if (!column || !img.naturalWidth) return;
+  const scale = Math.min(column.clientWidth / img.naturalWidth, (window.innerHeight * 0.78) / img.naturalHeight);
+  img.style.width = `${Math.floor(img.naturalWidth * scale)}px`;
+}
+
+window.addEventListener("resize", () => {
+  const img = document.querySelector(".stage .original");
+  if (img) fitPicture(img);
+});
+
 /** Render the image with key into main. Returns a function that stops it (polling a pending image). */
 export function renderDetail(main, key) {
   const controller = new AbortController();
@@ -243,8 +259,9 @@ export function renderDetail(main, key) {
 
   const show = (record) => {
     const img = h("img", { class: "original", alt: key });
-    loadImage(img, imageUrl(key, "original"));
     const stage = h("div", { class: "stage" }, img, h("div", { class: "boxes" }, boxes(record)));
+    img.addEventListener("load", () => fitPicture(img));
+    loadImage(img, imageUrl(key, "original"));
     const status = String(record.Status ?? "");
     const retry = h("button", { type: "button", class: "secondary", onclick: () => reanalyze(key, retry) }, "Analyse again");
     const side = [

@@ -33,29 +33,36 @@ function searchLink(q, ...children) {
   return h("a", { href: routeUrl({ view: "search", q }), "data-route": true }, ...children);
 }
 
+const FACETS_SHOWN = 10;
+
 function facetList(title, entries) {
   if (!entries.length) return null;
-  return h(
-    "section",
-    { class: "facet-group" },
-    h("h2", {}, title),
-    h(
-      "ul",
-      {},
-      entries.map(({ q, label, count, swatch }) =>
-        h(
-          "li",
-          {},
-          searchLink(
-            q,
-            swatch ? h("span", { class: `swatch swatch-${swatch}`, "aria-hidden": "true" }) : null,
-            h("span", { class: "facet-name" }, label),
-            h("span", { class: "count", "aria-label": `${count} images` }, formatNumber(count)),
-          ),
+  const long = entries.length > FACETS_SHOWN + 2;
+  const list = h(
+    "ul",
+    {},
+    entries.map(({ q, label, count, swatch }, i) =>
+      h(
+        "li",
+        { hidden: long && i >= FACETS_SHOWN },
+        searchLink(
+          q,
+          swatch ? h("span", { class: `swatch swatch-${swatch}`, "aria-hidden": "true" }) : null,
+          h("span", { class: "facet-name" }, label),
+          h("span", { class: "count", "aria-label": `${count} images` }, formatNumber(count)),
         ),
       ),
     ),
   );
+  const more = long
+    ? h("button", { type: "button", class: "link facet-more" }, `Show ${entries.length - FACETS_SHOWN} more`)
+    : null;
+  more?.addEventListener("click", () => {
+    list.querySelectorAll("li[hidden]").forEach((li) => li.removeAttribute("hidden"));
+    list.children[FACETS_SHOWN]?.querySelector("a")?.focus();
+    more.remove();
+  });
+  return h("section", { class: "facet-group" }, h("h2", {}, title), list, more);
 }
 
 function renderFacets(aside, q, facets) {

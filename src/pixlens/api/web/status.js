@@ -18,7 +18,10 @@ const FIRST = ["images", "analyzed", "pending", "failed", "queue_depth", "throug
 const UNITS = { throughput: "images / s" };
 
 function when(value) {
-  if (typeof value === "number" && value > 1e9) return new Date(value * 1000).toLocaleString();  // Unix seconds
+  let date = null;
+  if (typeof value === "number" && value > 1e9) date = new Date(value * 1000);  // Unix seconds
+  else if (typeof value === "string" && /^\d{4}-\d\d-\d\dT/.test(value)) date = new Date(value);
+  if (date && !Number.isNaN(date.getTime())) return date.toLocaleString();
   return value === null || value === undefined ? "" : String(value);
 }
 
@@ -68,7 +71,7 @@ function failuresTable(failures) {
           {},
           h("td", {}, key ? h("a", { href: routeUrl({ view: "image", key }), "data-route": true }, key) : "–"),
           h("td", { class: "reason" }, String(reason)),
-          h("td", { class: "muted" }, at),
+          h("td", { class: "muted when" }, at),
           h("td", {}, key ? button : null),
         );
       }),
