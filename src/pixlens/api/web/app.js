@@ -78,6 +78,8 @@ let stopView = () => {};
 const TITLES = { search: "Search", image: "Image", people: "People", status: "Status" };
 
 function render(route) {
+  // A link followed inside the content is gone with the old view: the new view gets the focus (and is announced).
+  const fromContent = main.contains(document.activeElement) && document.activeElement !== main;
   stopView();
   const q = route.view === "search" ? route.q : "";
   if (document.activeElement !== input) input.value = q;
@@ -94,6 +96,7 @@ function render(route) {
   else if (route.view === "status") stopView = renderStatus(main);
   else stopView = renderSearch(main, q);
   window.scrollTo(0, 0);
+  if (fromContent) main.focus({ preventScroll: true });
 }
 
 setupUploads();

@@ -101,16 +101,23 @@ function renderFacets(aside, q, facets) {
     more.push(h("li", {}, searchLink(refine(q, "has:text"), h("span", { class: "facet-name" }, "With text"), h("span", { class: "count" }, formatNumber(facets.HasText)))));
   }
   if (more.length) groups.push(h("section", { class: "facet-group" }, h("h2", {}, "Also"), h("ul", {}, more)));
-  fill(aside, h("h2", { class: "visually-hidden" }, "Refine"), groups);
+  // On a narrow screen the facets fold away above the results (open by default on a wide one).
+  const wide = window.matchMedia("(min-width: 821px)").matches;
+  fill(aside, h("details", { class: "refine", open: wide }, h("summary", {}, "Refine"), h("div", { class: "facet-groups" }, groups)));
 }
 
 function queryProblem(q, error) {
   const out = [h("p", { class: "error-title" }, error.message)];
   const position = error.body && Number.isInteger(error.body.position) ? error.body.position : null;
   if (position !== null && position >= 0 && position <= q.length) {
-    out.push(h("pre", { class: "caret", "aria-hidden": "true" }, `${q}\n${" ".repeat(position)}^`));
+    // A window of the query around the problem (a long query would push the caret off screen).
+    const start = Math.max(0, position - 30);
+    const end = Math.min(q.length, position + 30);
+    const before = start > 0 ? "…" : "";
+    const shown = `${before}${q.slice(start, end)}${end < q.length ? "…" : ""}`;
+    out.push(h("pre", { class: "caret", "aria-hidden": "true" }, `${shown}\n${" ".repeat(before.length + position - start)}^`));
   }
-  out.push(h("p", {}, "See the query language: labels, quotes for several words, AND / OR / NOT, text:, color:, person:, faces."));
+  out.push(h("p", {}, "See the query language: labels, quotes for several words, AND / OR / NOT, text:, color:, person:, has:text, faces>=2."));
   return h("div", { class: "notice notice-error", role: "alert" }, out);
 }
 
