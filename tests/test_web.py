@@ -309,6 +309,21 @@ def test_hostile_names_text_and_exif_run_nothing(page: Page, server: Server, tmp
     assert page.locator('img[src="x"], svg, script:not([src])').count() == 0
 
 
+def test_keys_with_url_characters_open_and_show(page: Page, server: Server, tmp_path: Path) -> None:
+    odd = tmp_path / "50% off #1 ?+ café & co.png"  # each of these means something in a URL
+    shutil.copy(SAMPLES / "coffee.png", odd)
+    open_page(page, server)
+    upload(page, odd)
+    row = page.locator(".upload", has_text=odd.name)
+    expect(row).to_have_attribute("data-state", "analyzed", timeout=ANALYSED_WITHIN_MS)
+    row.locator("a").click()
+    expect(page.locator(".detail-title")).to_have_text(odd.name)
+    assert urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["image"] == [odd.name]
+    page.wait_for_function("() => document.querySelector('.stage img').naturalWidth > 0")
+    page.reload()  # the URL alone names it
+    expect(page.locator(".detail-title")).to_have_text(odd.name)
+
+
 def test_bookmarked_search_and_deep_links_open_their_views(page: Page, server: Server) -> None:
     open_page(page, server, "/?q=person")
     expect(page.locator("#q")).to_have_value("person")

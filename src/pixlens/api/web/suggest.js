@@ -32,15 +32,14 @@ export function refreshSuggestions() {
   people = null;
 }
 
-function cached(load, field, drop) {
-  const promise = api(load).then(
+function cached(path, field, drop) {
+  return api(path).then(
     (answer) => (answer && Array.isArray(answer[field]) ? answer[field] : []),
     () => {
       drop();
       return [];
     },
   );
-  return promise;
 }
 
 function loadLabels() {
