@@ -42,6 +42,20 @@ This page is generated from `src/pixlens/config.py` by `scripts/gen_config_docs.
 """
 
 
+FOOTER = """
+## Webhooks (`hooks`)
+
+Saved searches (`pixlens hooks add NAME QUERY URL [--secret S]`) POST each newly analysed image they match to their
+URL. A delivery that is not answered with a 2xx (an error status, a redirect, which is not followed, a refused
+connection, or no answer within `hooks.timeout_seconds`) is tried again after 10 s, 20 s, 40 s... (doubling, at most
+an hour, +-25% jitter); after `hooks.max_attempts` attempts it is `dead` and stays in `pixlens hooks log` with its
+last error. Pending deliveries are rows in the catalog: they survive a restart. `pixlens serve` sends them as they
+come; without it, `pixlens hooks deliver` sends what is due (from cron, say). Proxies are taken from the usual
+`http_proxy` / `https_proxy` / `no_proxy` variables. See docs/API.md, "Keys and webhooks", for the request and its
+signature.
+"""
+
+
 def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     lines: list[str] = []
     for name, field in model.model_fields.items():
@@ -58,7 +72,7 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 def render() -> str:
     table = ["| setting | environment variable | default | what it does |", "| --- | --- | --- | --- |"]
-    return HEADER + "\n" + "\n".join(table + rows(Settings)) + "\n"
+    return HEADER + "\n" + "\n".join(table + rows(Settings)) + "\n" + FOOTER
 
 
 if __name__ == "__main__":

@@ -74,18 +74,6 @@ class ApiKey:
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def shape(self) -> dict[str, object]:
-        """The key as ``pixlens keys list --json`` and the API show it."""
-        return {
-            "Id": self.id,
-            "Name": self.name,
-            "Scope": self.scope.label,
-            "Prefix": self.prefix,
-            "CreatedAt": self.created_at,
-            "LastUsedAt": self.last_used_at,
-            "RevokedAt": self.revoked_at,
-        }
-
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pixlens import __version__
+from pixlens import __version__, shapes
 from pixlens.config import KNOWN_ANALYZERS, load_settings
 from pixlens.errors import ConfigError, PixlensError, QueryError
 from pixlens.home import HOME_FOLDER, describe
@@ -110,15 +110,8 @@ def main_options(
     ctx.call_on_close(ctx.obj.close)  # saves the vector index, closes the catalog
 
 
-def _print_pairs(
-    rows: list[tuple[str, Any]], keys: tuple[str, str], headers: tuple[str, str], as_json: bool, value: str
-) -> None:
-    """(name, value) rows as JSON lines with ``keys``, or as a table with ``headers`` (``value`` formats the
-    second column)."""
-    if as_json:
-        for name, amount in rows:
-            print(json.dumps({keys[0]: name, keys[1]: amount}))
-        return
+def _print_pairs(rows: list[tuple[str, Any]], headers: tuple[str, str], value: str) -> None:
+    """(name, value) rows as a table with ``headers`` (``value`` formats the second column)."""
     table = Table(*headers, box=None)
     for name, amount in rows:
         table.add_row(_shown(name), value.format(amount))
@@ -220,7 +213,7 @@ def ingest(
             failed += result.outcome is Outcome.FAILED
             progress.update(task, advance=1, failed=failed)
             if as_json:
-                _emit({"ImageName": result.key, "Outcome": result.outcome.value, "Error": result.error})
+                _emit(shapes.outcome(result))
 
         report = lens.ingest(paths, on_collected=collected, on_result=done)
         progress.update(task, completed=len(report.collected.objects))
@@ -343,18 +336,7 @@ def search(
         err.print(f"[yellow]no label matches {escape(repr(word))}{escape(hint)}[/]", highlight=False)
     if as_json:
         for hit in result.hits:
-            print(
-                json.dumps(
-                    {
-                        "ImageName": hit.key,
-                        "Score": hit.score,
-                        "Labels": [
-                            {"Name": name, "Confidence": conf}
-                            for name, conf in sorted(hit.matched.items(), key=lambda x: -x[1])
-                        ],
-                    }
-                )
-            )
+            print(json.dumps(shapes.hit(hit)))
         return
     table = Table("image", "score", "matched labels", box=None)
     for hit in result.hits:
@@ -376,7 +358,7 @@ def show(ctx: typer.Context, key: Annotated[str, typer.Argument(help="The image'
     if record is None:
         err.print(f"[red]no image '{_shown(key)}' in the catalog[/]", highlight=False)
         raise typer.Exit(1)
-    print(record.model_dump_json(indent=2))
+    print(json.dumps(shapes.record(record), indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -396,7 +378,11 @@ def similar(
         err.print(f"[red]no image '{_shown(key)}' in the catalog[/]", highlight=False)
         raise typer.Exit(1)
     found = lens.similar(key, limit)
-    _print_pairs(found, ("ImageName", "Similarity"), ("image", "similarity"), as_json, "{:.3f}")
+    if as_json:
+        for other, similarity in found:
+            print(json.dumps(shapes.similar(other, similarity)))
+        return
+    _print_pairs(found, ("image", "similarity"), "{:.3f}")
     if not found and not as_json:
         err.print("no similar images (is the embedding analyser enabled? see --features)")
 
@@ -410,8 +396,7 @@ def duplicates(ctx: typer.Context, as_json: JsonOption = False) -> None:
     groups = _lens(ctx).duplicates()
     if as_json:
         for group in groups:
-            links = [{"Images": [a, b], "HashDistance": bits, "Similarity": sim} for a, b, bits, sim in group.links]
-            print(json.dumps({"Images": group.keys, "Identical": group.identical, "Links": links}))
+            print(json.dumps(shapes.duplicate_group(group)))
         return
     for number, group in enumerate(groups, start=1):
         kind = "identical" if group.identical else "near duplicates"
@@ -436,7 +421,7 @@ def people(ctx: typer.Context, as_json: JsonOption = False) -> None:
     rows = _lens(ctx).people()
     if as_json:
         for row in rows:
-            print(json.dumps({"PersonId": row.id, "Name": row.name, "Faces": row.faces, "Images": row.images}))
+            print(json.dumps(shapes.person(row)))
         return
     table = Table("person", "name", "faces", "images", box=None)
     for row in rows:
@@ -471,7 +456,12 @@ def labels(
 
     Example: pixlens labels --limit 20
     """
-    _print_pairs(_lens(ctx).labels()[:limit], ("Name", "Images"), ("label", "images"), as_json, "{}")
+    found = _lens(ctx).labels()[:limit]
+    if as_json:
+        for name, count in found:
+            print(json.dumps(shapes.label_count(name, count)))
+        return
+    _print_pairs(found, ("label", "images"), "{}")
 
 
 @app.command()

@@ -13,10 +13,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from pixlens import shapes
 from pixlens.access import Scope, create_key, list_keys, revoke_key
 from pixlens.errors import AccessError, QueryError
 from pixlens.store.names import printable
-from pixlens.webhooks import Webhooks, delivery_shape, hook_shape
+from pixlens.webhooks import Webhooks
 
 keys_app = typer.Typer(help="API keys for the HTTP API (pixlens serve).", no_args_is_help=True)
 hooks_app = typer.Typer(help="Saved searches with webhooks: matching new images are POSTed to a URL.",
@@ -44,7 +45,7 @@ def keys_create(
     except AccessError as exc:
         raise _refuse(exc) from exc
     if as_json:
-        print(json.dumps({**key.shape(), "Key": secret}))
+        print(json.dumps({**shapes.api_key(key), "Key": secret}))
         return
     print(secret)
     err.print(
@@ -63,7 +64,7 @@ def keys_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     keys = list_keys(_lens(ctx).catalog)
     if as_json:
         for key in keys:
-            print(json.dumps(key.shape()))
+            print(json.dumps(shapes.api_key(key)))
         return
     table = Table("id", "name", "scope", "prefix", "created", "last used", "revoked", box=None)
     for key in keys:
@@ -130,7 +131,7 @@ def hooks_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     hooks = Webhooks(_lens(ctx)).all()
     if as_json:
         for hook in hooks:
-            print(json.dumps(hook_shape(hook)))
+            print(json.dumps(shapes.hook(hook)))
         return
     table = Table("name", "query", "url", "signed", "created", box=None)
     for hook in hooks:
@@ -169,11 +170,18 @@ def hooks_log(
         raise _refuse(exc) from exc
     if as_json:
         for delivery in deliveries:
-            print(json.dumps(delivery_shape(delivery)))
+            print(json.dumps(shapes.delivery(delivery)))
         return
-    table = Table("delivery", "hook", "image", "status", "attempts", "last error", "next attempt", box=None)
+    table = Table(box=None)
+    table.add_column("delivery", overflow="fold")
+    table.add_column("hook", overflow="fold")
+    table.add_column("image", overflow="fold")
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("attempts", no_wrap=True)
+    table.add_column("last error", overflow="fold")
+    table.add_column("next attempt", overflow="fold")
     for delivery in deliveries:
-        shape = delivery_shape(delivery)
+        shape = shapes.delivery(delivery)
         table.add_row(
             delivery.id,
             delivery.hook,

@@ -3,6 +3,7 @@
     PixlensError
     ├── ConfigError        a setting is wrong or a needed driver is missing
     ├── DecodeError        an image could not be read (corrupt, truncated, too large, not an image)
+    │   └── TooLargeError  an upload whose size or pixels pass a limit
     ├── ModelError         a bundled model file is missing, changed or failed to run
     ├── StoreError         the object store could not list, read or write
     │   └── ObjectExistsError  a write that must not replace an object found one there
@@ -28,6 +29,10 @@ class ConfigError(PixlensError):
 
 class DecodeError(PixlensError):
     """The bytes are not an image pixlens can analyse; the message says why, for a person."""
+
+
+class TooLargeError(DecodeError):
+    """An image (an upload) larger than a limit: in bytes, or in pixels as its header declares."""
 
 
 class ModelError(PixlensError):

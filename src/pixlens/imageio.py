@@ -278,6 +278,17 @@ def _factory(content_type: str) -> Callable[[IO[bytes]], ImageFile.ImageFile]:
     return _heif_factory()
 
 
+def declared_pixels(stream: IO[bytes], content_type: str) -> int | None:
+    """Width x height as the header of a sniffed image declares it (nothing decoded); None when the header
+    cannot be read (the analysis then fails with the reason)."""
+    try:
+        with _quiet(max_pixels=2**62):
+            opened = _factory(content_type)(stream)
+            return int(opened.size[0]) * int(opened.size[1])
+    except _PILLOW_ERRORS:
+        return None
+
+
 _FORMAT_NAMES = {
     "image/jpeg": "JPEG",
     "image/png": "PNG",

@@ -23,10 +23,10 @@ from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
-from pixlens.errors import DecodeError, PixlensError
+from pixlens.errors import DecodeError, PixlensError, TooLargeError
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.home import bind
-from pixlens.imageio import DecodeLimits, sniff_content_type
+from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
 from pixlens.pipeline import Job, Outcome, Pipeline, Result
 from pixlens.queue.local import LocalQueue
 from pixlens.record import ImageRecord, Status
@@ -188,8 +188,13 @@ class Pixlens:
         The content decides, never the name: DecodeError when the bytes are not an image pixlens reads. A ``key``
         holding other bytes gets ``name (2).ext`` (or ObjectExistsError without ``rename``); the same bytes under
         it are not stored twice."""
-        if sniff_content_type(stream.read(SNIFF_BYTES)) is None:
+        content_type = sniff_content_type(stream.read(SNIFF_BYTES))
+        if content_type is None:
             raise DecodeError("not an image pixlens can read (by its content: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIF)")
+        pixels = declared_pixels(_rewound(stream), content_type)
+        limit = self.settings.decode.max_pixels
+        if pixels is not None and pixels > limit:
+            raise TooLargeError(f"{pixels / 1e6:,.1f} megapixels, more than the {limit / 1e6:,.1f} allowed")
         placed = place(
             self.store,
             key,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pixlens.catalog.base import DuplicateSet, Hit, PersonRow
+from pixlens.access import ApiKey
+from pixlens.catalog.base import DeliveryRow, DuplicateSet, Hit, HookRow, PersonRow
 from pixlens.pipeline import Result
 from pixlens.record import ImageRecord
 from pixlens.search import Facets, SearchResult
@@ -72,3 +73,37 @@ def label_count(name: str, images: int) -> Json:
 
 def outcome(result: Result) -> Json:
     return {"ImageName": result.key, "Outcome": result.outcome.value, "Error": result.error}
+
+
+def hook(row: HookRow) -> Json:
+    """A saved search with its webhook (never its secret: only whether it has one)."""
+    return {"Name": row.name, "Query": row.query, "Url": row.url, "HasSecret": row.secret is not None,
+            "CreatedAt": row.created_at}  # fmt: skip
+
+
+def delivery(row: DeliveryRow) -> Json:
+    """A webhook delivery, without its body; ``NextAttemptAt`` only while it is pending."""
+    return {
+        "DeliveryId": row.id,
+        "Hook": row.hook,
+        "ImageName": row.image,
+        "Status": row.status,
+        "Attempts": row.attempts,
+        "LastError": row.last_error,
+        "NextAttemptAt": row.next_attempt_at if row.status == "pending" else None,
+        "CreatedAt": row.created_at,
+        "DeliveredAt": row.delivered_at,
+    }
+
+
+def api_key(key: ApiKey) -> Json:
+    """An API key as listed: its id, name, scope and first characters, never the key."""
+    return {
+        "Id": key.id,
+        "Name": key.name,
+        "Scope": key.scope.label,
+        "Prefix": key.prefix,
+        "CreatedAt": key.created_at,
+        "LastUsedAt": key.last_used_at,
+        "RevokedAt": key.revoked_at,
+    }

@@ -57,6 +57,14 @@ BACKOFF_CAP = 3600.0
 ERROR_SNIPPET = 200  # characters of a receiver's error answer kept in last_error
 
 
+class HookExistsError(AccessError):
+    """A hook with that name exists."""
+
+
+class NoSuchHookError(AccessError):
+    """No hook has that name."""
+
+
 def iso(moment: float) -> str:
     """A time as fixed-width ISO 8601 UTC text (milliseconds), so that text order is time order."""
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -93,32 +101,6 @@ def check_url(url: str) -> str:
     return url
 
 
-def hook_shape(hook: HookRow) -> dict[str, object]:
-    """A hook as ``pixlens hooks list --json`` and the API show it (the secret is never shown)."""
-    return {
-        "Name": hook.name,
-        "Query": hook.query,
-        "Url": hook.url,
-        "HasSecret": hook.secret is not None,
-        "CreatedAt": hook.created_at,
-    }
-
-
-def delivery_shape(delivery: DeliveryRow) -> dict[str, object]:
-    """A delivery as ``pixlens hooks log --json`` and the API show it (without its body)."""
-    return {
-        "DeliveryId": delivery.id,
-        "Hook": delivery.hook,
-        "ImageName": delivery.image,
-        "Status": delivery.status,
-        "Attempts": delivery.attempts,
-        "LastError": delivery.last_error,
-        "NextAttemptAt": delivery.next_attempt_at if delivery.status == PENDING else None,
-        "CreatedAt": delivery.created_at,
-        "DeliveredAt": delivery.delivered_at,
-    }
-
-
 def signature(secret: str, body: bytes) -> str:
     """The ``X-Pixlens-Signature`` header's value for a body."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -151,7 +133,7 @@ class Webhooks:
         unknown = searcher.unknown(searcher.parse(query))
         hook = self.catalog.add_hook(name, query, url, secret, utc_now())
         if hook is None:
-            raise AccessError(f"a hook named {name!r} exists (remove it first: pixlens hooks remove {name})")
+            raise HookExistsError(f"a hook named {name!r} exists (remove it first: pixlens hooks remove {name})")
         return hook, unknown
 
     def all(self) -> list[HookRow]:
@@ -160,12 +142,12 @@ class Webhooks:
     def remove(self, name: str) -> None:
         """Remove a hook with its deliveries (sent or not). AccessError when there is no such hook."""
         if not self.catalog.remove_hook(name):
-            raise AccessError(f"no hook named {printable(name)!r} (see: pixlens hooks list)")
+            raise NoSuchHookError(f"no hook named {printable(name)!r} (see: pixlens hooks list)")
 
     def log(self, name: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         """The latest deliveries (of one hook), newest first. AccessError when there is no such hook."""
         if name is not None and all(hook.name != name for hook in self.catalog.hooks()):
-            raise AccessError(f"no hook named {printable(name)!r} (see: pixlens hooks list)")
+            raise NoSuchHookError(f"no hook named {printable(name)!r} (see: pixlens hooks list)")
         return self.catalog.deliveries(name, limit)
 
     def on_results(self, results: Iterable[Result]) -> int:

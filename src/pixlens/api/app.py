@@ -14,6 +14,7 @@ from pixlens import __version__
 from pixlens.api import errors, models
 from pixlens.api.auth import Verifier
 from pixlens.api.routes_catalog import router as catalog_router
+from pixlens.api.routes_hooks import router as hooks_router
 from pixlens.api.routes_images import router as images_router
 from pixlens.api.runtime import Runtime
 from pixlens.api.uploads import BodyLimit
@@ -41,6 +42,7 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(images_router)
     app.include_router(catalog_router)
+    app.include_router(hooks_router)
     _health(app, runtime)
     _web(app)
     app.middleware("http")(runtime.metrics.middleware)

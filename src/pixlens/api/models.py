@@ -159,3 +159,42 @@ class StatsAnswer(BaseModel):
 class Health(Shape):
     status: str
     detail: str | None = None
+
+
+class HookIn(Shape):
+    Name: str
+    Query: str
+    Url: str
+    Secret: str | None = None
+
+
+class Hook(Shape):
+    Name: str
+    Query: str
+    Url: str
+    HasSecret: bool
+    CreatedAt: str
+
+
+class HookAdded(Hook):
+    Unknown: dict[str, list[str]]  # words of the query that match no label yet, with suggestions
+
+
+class HooksAnswer(Shape):
+    Hooks: list[Hook]
+
+
+class Delivery(Shape):
+    DeliveryId: str
+    Hook: str
+    ImageName: str
+    Status: str  # pending, delivered, dead
+    Attempts: int
+    LastError: str | None
+    NextAttemptAt: str | None
+    CreatedAt: str
+    DeliveredAt: str | None
+
+
+class DeliveriesAnswer(Shape):
+    Deliveries: list[Delivery]

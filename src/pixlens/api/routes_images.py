@@ -18,7 +18,7 @@ from pixlens.api.auth import require
 from pixlens.api.errors import ApiError, error_body, not_found
 from pixlens.api.runtime import Runtime
 from pixlens.api.uploads import key_from_filename
-from pixlens.errors import DecodeError, ObjectExistsError, PixlensError, StoreError
+from pixlens.errors import DecodeError, ObjectExistsError, PixlensError, StoreError, TooLargeError
 from pixlens.record import ImageRecord, Status
 from pixlens.store.names import printable
 
@@ -34,7 +34,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "file": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
                         "key": {"type": "array", "items": {"type": "string"}},
                     },
                 }
@@ -113,6 +113,8 @@ def _store_one(rt: Runtime, part: UploadFile, key: str, rename: bool) -> dict[st
             return _rejected(key, 415, "not_an_image", "the file is empty")
         part.file.seek(0)
         added = rt.lens.add(key, part.file, rename=rename)
+    except TooLargeError as exc:
+        return _rejected(key, 413, "too_large", str(exc))
     except DecodeError as exc:
         return _rejected(key, 415, "not_an_image", str(exc))
     except ObjectExistsError:
@@ -229,9 +231,16 @@ def record(key: str, rt: RuntimeDep) -> dict[str, Any]:
     return shapes.record(_record(rt, key))
 
 
-@router.delete("/{key:path}", status_code=204, dependencies=[Depends(require("write"))], responses=models.NOT_FOUND)
+@router.delete(
+    "/{key:path}",
+    status_code=204,
+    dependencies=[Depends(require("write"))],
+    responses={**models.NOT_FOUND, 503: {"model": models.ErrorBody}},
+)
 def delete(key: str, rt: RuntimeDep) -> Response:
     """Remove the image: its file, its record, vectors, faces and thumbnail."""
+    if not rt.ready:  # the analysers (which keep files such as thumbnails) are still being loaded
+        raise ApiError(503, "not_ready", "pixlens is starting (loading the models): try again in a moment")
     try:
         rt.lens.store.stat(key)
     except StoreError:

@@ -7,8 +7,8 @@ import collections
 import logging
 import threading
 import time
-from queue import Queue
-from typing import Any
+from collections.abc import Callable
+from queue import Empty, Queue
 
 from pixlens.api.metrics import Metrics
 from pixlens.pipeline import Job, Outcome, Result
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 THROUGHPUT_WINDOW = 60.0  # seconds over which throughput is measured
 DEPTH_EVERY = 1.0  # seconds a counted queue depth is reused
+MATCH_BATCH = 500  # analysed images matched against the saved searches at once
 
 
 class Runtime:
@@ -27,14 +28,20 @@ class Runtime:
     def __init__(self, lens: Pixlens, watch: bool = True) -> None:
         self.lens = lens
         self.watch = watch
+        lens.store, lens.catalog, lens.taxonomy  # noqa: B018 (built here, before any request thread may race to)
         self.intake: Queue[Job] = Queue()
         self.stop_event = threading.Event()
         self.metrics = Metrics(self.queue_depth)
         self.finished: collections.deque[float] = collections.deque()
         self.error: str | None = None  # why the workers stopped, when they did
-        self.on_analyzed: list[Any] = []  # callables given each batch of analysed keys (saved-search webhooks)
+        # Told each batch of analysed keys (saved-search webhooks), in a thread of their own: matching never holds
+        # up the workers, and one call covers every image analysed meanwhile.
+        self.on_analyzed: list[Callable[[list[str]], object]] = []
+        self._analyzed: Queue[str] = Queue()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._matcher: threading.Thread | None = None
+        self._helpers: list[threading.Thread] = []
         self._depth: tuple[float, int] = (0.0, 0)
         self._lock = threading.Lock()
 
@@ -42,6 +49,28 @@ class Runtime:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._work, name="pixlens-workers", daemon=True)
         self._thread.start()
+        self._matcher = threading.Thread(target=self._tell_analyzed, name="pixlens-matching", daemon=True)
+        self._matcher.start()
+        for helper in self._helpers:
+            helper.start()
+
+    def also_run(self, name: str, target: Callable[[threading.Event], object]) -> None:
+        """Run ``target(stop_event)`` in a thread of its own from ``start`` until ``stop`` (the webhook sender)."""
+        self._helpers.append(threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True))
+
+    def _tell_analyzed(self) -> None:
+        while not self.stop_event.is_set() or not self._analyzed.empty():
+            try:
+                keys = [self._analyzed.get(timeout=0.2)]
+            except Empty:
+                continue
+            while len(keys) < MATCH_BATCH and not self._analyzed.empty():
+                keys.append(self._analyzed.get_nowait())
+            for callback in self.on_analyzed:
+                try:
+                    callback(keys)
+                except Exception:
+                    log.exception("a callback for analysed images failed")
 
     def _work(self) -> None:
         try:
@@ -57,8 +86,9 @@ class Runtime:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in (self._thread, self._matcher, *self._helpers):
+            if thread is not None:
+                thread.join(timeout)
         self.lens.close()
 
     @property
@@ -79,11 +109,8 @@ class Runtime:
             self.metrics.analyzed.inc()
             with self._lock:
                 self.finished.append(now)
-            for callback in self.on_analyzed:
-                try:
-                    callback([result.key])
-                except Exception:
-                    log.exception("a callback for analysed images failed")
+            if self.on_analyzed:
+                self._analyzed.put(result.key)
         elif result.outcome is Outcome.FAILED:
             self.metrics.failure(result.error)
         elif result.outcome is Outcome.UNCHANGED:

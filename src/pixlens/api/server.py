@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
+from fastapi import FastAPI
 
 from pixlens.access import active_keys, verify
 from pixlens.api.app import create_app
@@ -19,6 +22,23 @@ from pixlens.service import Pixlens
 from pixlens.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """Stops on SIGINT or SIGTERM and returns, so that ``run_server`` finishes its own shutdown (uvicorn would
+    raise the signal again once stopped, ending the process before the workers finish and the catalog closes)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, self.handle_exit) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def is_loopback(host: str) -> bool:
@@ -42,6 +62,15 @@ def key_verifier(lens: Pixlens) -> Verifier | None:
     return check
 
 
+def build(lens: Pixlens, verifier: Verifier | None, watch: bool) -> tuple[FastAPI, Runtime]:
+    """The app and what runs behind it (workers, watcher, saved-search matching and webhook sending), not started."""
+    runtime = Runtime(lens, watch=watch)
+    hooks = Webhooks(lens)
+    runtime.on_analyzed.append(hooks.on_analyzed)
+    runtime.also_run("pixlens-hooks", hooks.deliverer.run)
+    return create_app(runtime, verifier), runtime
+
+
 def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
     settings = lens.settings.api
     verifier = key_verifier(lens)
@@ -50,23 +79,15 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
             f"refusing to listen on {settings.host} with no API key: anyone who can reach it could read and delete "
             "the images. Make a key first (pixlens keys create --scope admin), or listen on 127.0.0.1."
         )
-    runtime = Runtime(lens, watch=settings.watch)
-    hooks = Webhooks(lens)
-    runtime.on_analyzed.append(hooks.on_analyzed)
-    app = create_app(runtime, verifier)
+    app, runtime = build(lens, verifier, settings.watch)
     runtime.start()
-    sender = threading.Thread(target=hooks.deliverer.run, args=(runtime.stop_event,), name="pixlens-hooks", daemon=True)
-    sender.start()
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     say(f"pixlens {lens.store.describe()} at http://{shown_host}:{settings.port} (API docs: /docs)")
     if verifier is None:
         say("open: no API keys exist, so anyone on this machine may use it (pixlens keys create to require keys)")
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
-    )
+    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False))
     try:
         server.run()
     finally:
         say("stopping: finishing the images being analysed (the rest stay pending for the next start)")
         runtime.stop()
-        sender.join(timeout=15)

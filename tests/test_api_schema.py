@@ -1,0 +1,55 @@
+"""Schemathesis against the served /openapi.json, over real HTTP: for requests generated from the schema, valid
+ones and invalid ones, no 5xx, and every answer matches the schema (status, content type, body)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from tests.conftest import make_lens
+from tests.serving import Served, serve
+
+from pixlens.service import Pixlens
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = 25  # per operation and mode
+# Left out: "schema-valid requests are accepted". No schema can say which strings are well-formed queries,
+# cursors or image bytes; those answer 400 or 415 with a JSON error, which the other checks do verify.
+
+
+@pytest.fixture(scope="module")
+def served(analysed: Pixlens, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("schema") / "home"
+    shutil.copytree(analysed.settings.home, home)
+    with serve(make_lens(home, analyzers=["labels", "thumbnail"])) as running:
+        yield running
+
+
+@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=str)
+def test_no_server_errors_and_answers_match_the_schema(served: Served, mode: schemathesis.GenerationMode) -> None:
+    schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    failures: list[str] = []
+    for operation in operations:
+        strategy = operation.as_strategy(generation_mode=mode)
+
+        @given(case=strategy)
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=served.url, excluded_checks=[positive_data_acceptance])
+
+        try:
+            check()
+        except Unsatisfiable:
+            continue  # negative mode: nothing in this operation can be made invalid (a free string, no input)
+        except Exception as exc:  # every operation is tried; all failures are reported together
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
+    assert served.client.get("/healthz").status_code == 200
