@@ -172,8 +172,11 @@ def test_upload_watch_search_detail_and_name_a_person(page: Page, server: Server
     page.locator("#q").press_sequentially("eleph")
     suggestion = page.locator(".suggestion", has_text="Elephant").first
     expect(suggestion).to_be_visible()
-    while page.locator("#q").get_attribute("aria-activedescendant") != suggestion.get_attribute("id"):
+    for _ in range(10):  # arrow down to it
+        if page.locator("#q").get_attribute("aria-activedescendant") == suggestion.get_attribute("id"):
+            break
         page.locator("#q").press("ArrowDown")
+    expect(suggestion).to_have_attribute("aria-selected", "true")
     page.locator("#q").press("Enter")  # takes the suggestion
     expect(page.locator("#q")).to_have_value("Elephant ")
     page.locator("#q").press("Enter")  # searches
@@ -193,10 +196,13 @@ def test_upload_watch_search_detail_and_name_a_person(page: Page, server: Server
     expect(page.locator(".box-label").first).to_be_visible()
     faces = page.locator(".box-face")
     expect(faces.first).to_be_visible()
+    # Measured once the picture is loaded and sized to its column (the boxes are percentages of it).
+    page.wait_for_function("() => (i => i.complete && i.style.width)(document.querySelector('.stage img'))")
     box = faces.first.bounding_box()
     picture = page.locator(".stage img").bounding_box()
     assert box is not None and picture is not None and box["width"] > 5 and box["height"] > 5
     assert picture["x"] <= box["x"] and box["x"] + box["width"] <= picture["x"] + picture["width"] + 1
+    assert picture["y"] <= box["y"] and box["y"] + box["height"] <= picture["y"] + picture["height"] + 1
     page.locator("#show-face").uncheck()
     expect(faces.first).to_be_hidden()
     expect(page.locator(".box-label").first).to_be_visible()

@@ -141,8 +141,13 @@ export function uploadFile(file, onProgress) {
         } catch {
           /* not JSON */
         }
-        if (xhr.status >= 200 && xhr.status < 300 && body && Array.isArray(body.Images) && body.Images.length) {
-          resolve(body.Images[0]);
+        const image = body && Array.isArray(body.Images) && body.Images.length ? body.Images[0] : null;
+        if (xhr.status >= 200 && xhr.status < 300 && image && image.Status !== "rejected") {
+          resolve(image);
+        } else if (image && image.Status === "rejected") {
+          // One file of a request refused on its own (a request of several files is still 202).
+          const error = image.Error && typeof image.Error === "object" ? image.Error : {};
+          reject(new ApiError(xhr.status, String(error.code ?? "rejected"), String(error.message ?? "refused"), image));
         } else {
           const code = body && typeof body.code === "string" ? body.code : `http_${xhr.status}`;
           const message = body && typeof body.message === "string" ? body.message : `upload failed (${xhr.status})`;
