@@ -223,6 +223,8 @@ def test_upload_watch_search_detail_and_name_a_person(page: Page, server: Server
     assert named[0]["Name"] == "Alice Example"
     open_page(page, server, "/?q=" + urllib.parse.quote('person:"Alice Example"'))
     expect(page.locator(f'.grid img[alt="{FACES_PHOTO}"]')).to_be_visible()
+    page.locator(f'.grid img[alt="{FACES_PHOTO}"]').click()
+    expect(page.locator(".box-face .box-caption").first).to_have_text("Alice Example")
 
 
 def test_infinite_scroll_loads_every_page_once(page: Page, server: Server) -> None:

@@ -6,6 +6,7 @@ import { baseName, cssColor, fill, formatBytes, h, pct } from "./dom.js";
 import { fieldTerm, labelTerm } from "./query.js";
 import { lastSearchUrl, routeUrl } from "./router.js";
 import { tile } from "./search.js";
+import { loadPeople } from "./suggest.js";
 import { toast } from "./toast.js";
 
 const KINDS = [
@@ -34,6 +35,12 @@ function textLines(record) {
   return lines.length ? lines : detections;
 }
 
+function personName(face) {
+  const id = face.PersonId;
+  if (face.PersonName) return String(face.PersonName);
+  return id !== undefined && id !== null ? `Person ${id}` : "";
+}
+
 function boxes(record) {
   const out = [];
   for (const label of record.Labels || []) {
@@ -46,8 +53,7 @@ function boxes(record) {
     }
   }
   for (const face of record.FaceDetails || []) {
-    const who = face.PersonName || (face.PersonId !== undefined && face.PersonId !== null ? `Person ${face.PersonId}` : "Face");
-    out.push(box("face", face.BoundingBox, who));
+    out.push(box("face", face.BoundingBox, personName(face) || "Face"));
   }
   for (const line of textLines(record)) {
     out.push(box("text", line.Geometry && line.Geometry.BoundingBox, line.DetectedText));
@@ -126,7 +132,7 @@ function facesPanel(record) {
       { class: "plain" },
       faces.map((face) => {
         const id = face.PersonId;
-        const name = face.PersonName || (id !== undefined && id !== null ? `Person ${id}` : "Unknown face");
+        const name = personName(face) || "Unknown face";
         const age = face.AgeRange ? ` · age ${face.AgeRange.Low}–${face.AgeRange.High}` : "";
         return h(
           "li",
@@ -293,7 +299,13 @@ export function renderDetail(main, key) {
 
   const load = async () => {
     try {
-      show(await api(imageUrl(key), { signal }));
+      const [record, people] = await Promise.all([api(imageUrl(key), { signal }), loadPeople()]);
+      // A record's faces carry the person's number; their names come from /v1/people.
+      const names = new Map(people.filter((p) => p.Name).map((p) => [p.PersonId, p.Name]));
+      for (const face of record.FaceDetails || []) {
+        if (!face.PersonName && names.has(face.PersonId)) face.PersonName = names.get(face.PersonId);
+      }
+      show(record);
     } catch (error) {
       if (error.name === "AbortError") return;
       const text = error instanceof ApiError && error.status === 404 ? "There is no such image." : `Could not load the image: ${error.message}`;

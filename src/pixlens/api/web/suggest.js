@@ -47,7 +47,8 @@ function loadLabels() {
   return labels;
 }
 
-function loadPeople() {
+/** The people (cached like the suggestions): [{PersonId, Name, ...}], [] when they cannot be read. */
+export function loadPeople() {
   people ??= cached("/v1/people", "People", () => (people = null));
   return people;
 }
