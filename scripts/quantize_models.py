@@ -133,8 +133,12 @@ def check(source: Path, target: Path, inputs: list[Array]) -> tuple[float, float
 
     batch = np.stack(inputs)
     results = []
+    from pixlens.analysis.runtime import add_int8_precision
+
+    options = ort.SessionOptions()
+    add_int8_precision(options)  # as pixlens runs them
     for path in (source, target):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         results.append(session.run(["logits", "embedding"], {"input": batch}))
     (logits, embedding), (logits_int8, embedding_int8) = results
     top, top_int8 = logits.argmax(axis=1), logits_int8.argmax(axis=1)

@@ -177,7 +177,7 @@ def test_malformed_requests_get_json_errors(fresh: Served) -> None:
     assert no_file.status_code == 400 and no_file.json()["code"] == "bad_request"
     not_multipart = client.post("/v1/images", content=b"{}", headers={"content-type": "application/json"})
     assert not_multipart.status_code == 400
-    assert client.get("/v1/search").json()["code"] == "bad_request"  # q missing
+    assert client.get("/v1/search", params={"q": "x" * 5000}).json()["code"] == "bad_request"  # too long
     assert client.get("/v1/search", params={"q": "cat", "limit": "0"}).status_code == 400
     missing = client.get("/v1/images/nothing.png")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
@@ -279,6 +279,8 @@ def test_people_are_named_over_the_api(catalogued: Served) -> None:
     assert named.status_code == 200 and named.json()["Name"] == "Ada <b>Lovelace</b>"
     found = catalogued.client.get("/v1/search", params={"q": 'person:"Ada <b>Lovelace</b>"'}).json()
     assert found["Total"] == people[0]["Images"]
+    face_image = catalogued.client.get(f"/v1/images/{people[0]['Face']['ImageName']}").json()
+    assert "Ada <b>Lovelace</b>" in {face.get("PersonName") for face in face_image["FaceDetails"]}
     assert catalogued.client.patch(f"/v1/people/{person}", json={"Name": None}).json()["Name"] is None
 
 
@@ -456,3 +458,12 @@ def test_reads_from_many_clients_while_uploads_are_analysed(fresh: Served) -> No
     for key in uploaded:
         fresh.wait_for(key)
     assert fresh.client.get("/v1/search", params={"q": "-zebra"}).json()["Total"] == len(uploaded)
+
+
+def test_an_empty_query_is_every_image_newest_first(catalogued: Served) -> None:
+    everything = catalogued.client.get("/v1/search", params={"limit": 1000}).json()
+    stats = catalogued.client.get("/v1/stats").json()
+    assert everything["Total"] == stats["analyzed"] and everything["Unknown"] == {}
+    blank = catalogued.client.get("/v1/search", params={"q": "   ", "limit": 1000}).json()
+    assert [hit["ImageName"] for hit in blank["Images"]] == [hit["ImageName"] for hit in everything["Images"]]
+    assert everything["Facets"]["Labels"][0]["Count"] <= everything["Total"]

@@ -316,7 +316,9 @@ def watch(ctx: typer.Context) -> None:
 @app.command(context_settings={"ignore_unknown_options": True})  # "-person" is a query (NOT person), not an option
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help='e.g. cars, "dog AND NOT cat", "teddy bear", dog>=80, -person')],
+    query: Annotated[
+        str, typer.Argument(help='e.g. cars, "dog AND NOT cat", "teddy bear", dog>=80, -person ("": every image)')
+    ],
     limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many hits.")] = 20,
     offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many hits (paging).")] = 0,
     as_json: JsonOption = False,

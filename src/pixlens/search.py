@@ -35,6 +35,9 @@ UNSAFE = "explicit nudity"  # the moderation label whose confidence decides is:u
 FACE_WORDS = frozenset({"face", "faces"})
 
 
+# An empty query matches every image (NOT a term that matches none), newest first: a gallery of everything.
+NOTHING = Term("", field="nothing")
+EVERYTHING = Not(NOTHING)
 FACET_LABELS = 200  # the most frequent labels counted over a result (each costs one bitmap intersection)
 FACET_PEOPLE = 100
 
@@ -103,6 +106,8 @@ class Searcher:
     def resolve(self, term: Term) -> list[str]:
         """The index entries one term matches."""
         value = term.value.casefold()
+        if term == NOTHING:
+            return []
         if term.field == "category":
             return [facets.CATEGORY + name for key, name in sorted(self._categories.items()) if value in key]
         if term.field == "text":
@@ -136,12 +141,12 @@ class Searcher:
 
     def unknown(self, node: Node) -> dict[str, list[str]]:
         """The terms of a parsed query that match no index entry, with suggestions."""
-        return {term.value: self.suggest(term) for term in terms(node) if not self.resolve(term)}
+        return {term.value: self.suggest(term) for term in terms(node) if term != NOTHING and not self.resolve(term)}
 
     def parse(self, text: str) -> Node:
         """The query as the catalog runs it (``plan``ned). Raises QueryError, with the query, for a malformed one."""
         try:
-            return self.plan(parse(text, SEARCH_FIELDS))
+            return self.plan(EVERYTHING if not text.strip() else parse(text, SEARCH_FIELDS))
         except QueryError as exc:
             raise QueryError(exc.message, text, exc.position) from None
 

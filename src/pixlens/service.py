@@ -299,7 +299,15 @@ class Pixlens:
         return self.searcher().facets(query, labels, people)
 
     def show(self, key: str) -> ImageRecord | None:
-        return self.catalog.get(key)
+        """An image's record; each face of a named person carries the name as it is now (``PersonName``)."""
+        record = self.catalog.get(key)
+        if record is not None and any("PersonId" in face for face in record.FaceDetails):
+            names = {row.id: row.name for row in self.catalog.people() if row.name}
+            for face in record.FaceDetails:
+                name = names.get(face.get("PersonId", -1))
+                if name is not None:
+                    face["PersonName"] = name
+        return record
 
     def similar(self, key: str, k: int = 10) -> list[tuple[str, float]]:
         return self.catalog.similar(key, k)

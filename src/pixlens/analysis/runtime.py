@@ -68,6 +68,7 @@ class OnnxModel:
         # of the busy one; with the default the detector ran almost 2x slower.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        add_int8_precision(options)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -80,3 +81,10 @@ class OnnxModel:
             return list(self.session.run(outputs or self.output_names, {self.input_name: batch}))
         except Exception as exc:
             raise ModelError(f"model run failed: {exc}") from exc
+
+
+def add_int8_precision(options: Any) -> None:
+    """On x86 CPUs without VNNI (AVX2 only), ONNX Runtime's fast uint8 x int8 products can saturate: the int8
+    classifiers agreed with their float sources on 77% (lite2) and 83% (lite0) of the samples' top classes; with
+    this high-precision mode, 87% and 90%. Ignored where it does not apply."""
+    options.add_session_config_entry("session.x64quantprecision", "1")

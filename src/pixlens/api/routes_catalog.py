@@ -23,7 +23,9 @@ RECENT = 100  # failures listed by /v1/stats
 @router.get("/search", response_model=models.SearchAnswer, dependencies=READ, tags=["search"])
 def search(
     rt: RuntimeDep,
-    q: Annotated[str, Query(max_length=MAX_QUERY, description="The query language of pixlens search")],
+    q: Annotated[
+        str, Query(max_length=MAX_QUERY, description="The query language of pixlens search; empty: every image")
+    ] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="NextCursor of the previous page")] = None,
     facets: Annotated[bool, Query(description="Count labels, colours... over the whole result")] = True,
