@@ -366,7 +366,7 @@ def test_a_server_with_keys_asks_for_one_and_keeps_it(page: Page, tmp_path: Path
         page.locator("#key-input").fill(key)
         dialog.locator("button", has_text="Save").click()
         expect(dialog).to_be_hidden()
-        expect(page.locator(".home .empty")).to_contain_text("No images yet")
+        expect(page.locator(".summary")).to_contain_text("No images yet")
         assert page.evaluate("() => localStorage.getItem('pixlens.apiKey')") == key
 
         # Uploads and images carry the key too (an <img> cannot send it: the page fetches them).

@@ -1,5 +1,5 @@
 // The search view: results of /v1/search as a grid of thumbnails with infinite scroll (cursor pages), facets that
-// refine the query, and the query's problems (malformed, unknown words) said plainly. Without a query: the labels.
+// refine the query, and the query's problems (malformed, unknown words) said plainly. Without a query: every image.
 
 import { api, ApiError, imageUrl, loadImage } from "./api.js";
 import { baseName, fill, formatNumber, h } from "./dom.js";
@@ -149,35 +149,13 @@ function replaceWord(q, word, replacement) {
   return replaced === q ? replacement : replaced;
 }
 
-async function renderHome(main, signal) {
-  const intro = h(
-    "section",
-    { class: "home" },
-    h("h1", {}, "Search your images"),
-    h(
-      "p",
-      { class: "muted" },
-      "Type what is in them: dog, \"teddy bear\", cat OR dog, animal -person, text:receipt, color:green, person:alice, faces>=2. ",
-      "Drop images anywhere on this page to add them.",
-    ),
+function homeIntro() {
+  return h(
+    "p",
+    { class: "muted home-intro" },
+    "Every image, newest first. Type what is in them: dog, \"teddy bear\", cat OR dog, animal -person, text:receipt, color:green, person:alice, faces>=2. ",
+    "Drop images anywhere on this page to add them.",
   );
-  const chips = h("ul", { class: "chips", "aria-label": "Labels in the catalog" });
-  fill(main, intro, chips);
-  try {
-    const { Labels = [] } = await api("/v1/labels?limit=60", { signal });
-    if (!Labels.length) {
-      intro.append(h("p", { class: "empty" }, "No images yet. Upload some to begin."));
-      return;
-    }
-    fill(
-      chips,
-      Labels.map((label) =>
-        h("li", {}, searchLink(labelTerm(label.Name), h("span", {}, label.Name), h("span", { class: "count" }, formatNumber(label.Images)))),
-      ),
-    );
-  } catch (error) {
-    if (error.name !== "AbortError") chips.replaceWith(h("p", { class: "notice notice-error" }, `Could not list the labels: ${error.message}`));
-  }
 }
 
 /** Render the search for q into main. Returns a function that stops it (pending pages, the scroll watcher). */
@@ -189,17 +167,14 @@ export function renderSearch(main, q) {
     controller.abort();
     if (observer) observer.disconnect();
   };
-  if (!q.trim()) {
-    renderHome(main, signal);
-    return stop;
-  }
-
   const summary = h("p", { class: "summary", role: "status" }, "Searching…");
   const notices = h("div", {});
   const grid = h("ul", { class: "grid", "aria-label": "Images" });
   const more = h("button", { type: "button", class: "more", hidden: true }, "More images");
   const aside = h("aside", { class: "facets", "aria-label": "Refine the search" });
-  fill(main, h("div", { class: "search-view" }, aside, h("section", { class: "results", "aria-label": "Results" }, h("h1", { class: "visually-hidden" }, `Search: ${q}`), summary, notices, grid, more)));
+  const heading = h("h1", { class: "visually-hidden" }, q.trim() ? `Search: ${q}` : "All images");
+  const intro = q.trim() ? null : homeIntro();
+  fill(main, h("div", { class: "search-view" }, aside, h("section", { class: "results", "aria-label": "Results" }, heading, intro, summary, notices, grid, more)));
 
   let cursor = null;
   let loading = false;
@@ -221,7 +196,8 @@ export function renderSearch(main, q) {
       cursor = page.NextCursor || null;
       if (first) {
         const total = typeof page.Total === "number" ? page.Total : shown;
-        summary.textContent = total ? `${formatNumber(total)} image${total === 1 ? "" : "s"}` : "No images match.";
+        const none = q.trim() ? "No images match." : "No images yet. Upload some to begin.";
+        summary.textContent = total ? `${formatNumber(total)} image${total === 1 ? "" : "s"}` : none;
         renderFacets(aside, q, page.Facets);
         const note = unknownWords(q, page.Unknown);
         if (note) notices.append(note);
