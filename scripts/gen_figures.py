@@ -410,7 +410,8 @@ def api_tables(a: Figures) -> list[str]:
     lines = [
         f"`pixlens serve` (every analyser, the watcher off) on 127.0.0.1 over {a['records']:,} synthetic records"
         f" and {a['samples']} analysed sample photos; wrk, {a['seconds_per_run']:g} s per run, each kind and"
-        f" number of clients in turn, {rounds(a['rounds'])}; the median round by p95 (min-max over the rounds)."
+        f" number of clients in turn, {rounds(a['rounds'])}; the median round by p95 (of two, the slower; min-max"
+        " over the rounds)."
         f" Meanwhile {up['accepted']} sample JPEGs were uploaded under new keys ({up['per_second']:g} a second)"
         f" and {up['analysed']} analysed in {up['seconds']:.0f} s ({up['queue_left']} still queued at the end).",
         "",
