@@ -55,6 +55,7 @@ UPLOADS_PER_SECOND = 2.0  # above what the workers analyse on 2 cores under load
 READY_TIMEOUT = 600.0  # seconds for serve to load the models (and migrate the copied catalog)
 SYNTHETIC_READS = 100  # synthetic records read beside the sample photos' records
 LABEL_P95_MS = 50.0
+DRAIN_TIMEOUT = 300.0  # seconds the server may take to finish what a run left it
 SEED = 20261207
 
 
@@ -260,12 +261,21 @@ def slowest_first_none(figures: dict[str, Any]) -> float:
     return math.inf if figures["p95_ms"] is None else float(figures["p95_ms"])
 
 
+def drained(base: str) -> float:
+    """Seconds until the server has finished the requests wrk left unanswered at its end (a /healthz waits behind
+    them for a request thread): else they would slow down the next run."""
+    started = time.perf_counter()
+    get(base + "/healthz", timeout=DRAIN_TIMEOUT)
+    return round(time.perf_counter() - started, 2)
+
+
 def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The median round by p95 (as search_latency), with the spread of p95 and requests/s over the rounds."""
     by_p95 = sorted(rounds, key=slowest_first_none)
     median = dict(by_p95[len(by_p95) // 2])
     median["p95_rounds"] = [figures["p95_ms"] for figures in rounds]
     median["requests_per_second_rounds"] = [figures["requests_per_second"] for figures in rounds]
+    median["backlog_seconds_rounds"] = [figures["backlog_seconds"] for figures in rounds]
     median["errors"] = sum(sum(figures["errors"].values()) for figures in rounds)
     return median
 
@@ -280,7 +290,9 @@ def measure(wrk: str, base: str, kinds: dict[str, list[str]], folder: Path, seco
     for _ in range(rounds):
         for connections in CONNECTIONS:
             for kind in kinds:
-                found[kind][connections].append(load(wrk, base, files[kind], connections, seconds))
+                figures = load(wrk, base, files[kind], connections, seconds)
+                figures["backlog_seconds"] = drained(base)
+                found[kind][connections].append(figures)
     return {kind: {str(n): median_round(each) for n, each in by_n.items()} for kind, by_n in found.items()}
 
 
@@ -345,6 +357,7 @@ def report(results: dict[str, Any]) -> None:
         for clients, f in by_clients.items():
             spread = " ".join(shown(value) for value in f["p95_rounds"])
             errors = f"  {f['errors']} errors" if f["errors"] else ""
+            errors += f"  busy {max(f['backlog_seconds_rounds']):.1f} s after"
             print(
                 f"  {kind:22s} {clients:>7s} {f['requests_per_second']:8.1f} {shown(f['p50_ms']):>8s}"
                 f" {shown(f['p95_ms']):>8s} {spread:>24s} {shown(f['p99_ms']):>8s}{errors}"

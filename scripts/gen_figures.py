@@ -416,10 +416,12 @@ def api_tables(a: Figures) -> list[str]:
         f" and {up['analysed']} analysed in {up['seconds']:.0f} s ({up['queue_left']} still queued at the end).",
         "",
         f"Label searches cycle over {queries['label search']}; boolean searches over {queries['boolean search']};"
-        f" record reads over {a['reads']} records (the sample photos' and synthetic ones).",
+        f" record reads over {a['reads']} records (the sample photos' and synthetic ones). Server busy after: the"
+        " longest time, over the rounds, the server took after a run to finish the requests wrk left unanswered"
+        " (the next run waits for it).",
         "",
-        "| requests | clients | requests/s | p50 ms | p95 ms | p99 ms | target p95 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| requests | clients | requests/s | p50 ms | p95 ms | p99 ms | target p95 | server busy after, s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, by_clients in a["kinds"].items():
         for clients, f in by_clients.items():
@@ -427,7 +429,8 @@ def api_tables(a: Figures) -> list[str]:
             target = f"< {a['target_ms']:.0f}: {verdict}" if verdict else ""
             cells = [api_latency(f, key, a["seconds_per_run"]) for key in ("p50_ms", "p95_ms", "p99_ms")]
             requests = spread(f["requests_per_second"], f["requests_per_second_rounds"], rate)
-            lines.append(f"| {kind} | {clients} | {requests} | " + " | ".join(cells) + f" | {target} |")
+            backlog = max(f.get("backlog_seconds_rounds", [0.0]))
+            lines.append(f"| {kind} | {clients} | {requests} | " + " | ".join(cells) + f" | {target} | {backlog:.1f} |")
     failed = sum(f["errors"] for by_clients in a["kinds"].values() for f in by_clients.values())
     lines += ["", f"Requests that failed or timed out (60 s): {failed:,}." if failed else "No request failed."]
     return lines
