@@ -1,5 +1,6 @@
-"""The benchmarks in turn: label quality, throughput (and peak memory), search latency, the cascade; then a
-summary. (The vector index at a million vectors takes ~20 minutes to build: benchmarks/bench_vectors.py, alone.)
+"""The benchmarks in turn: label quality, throughput (and peak memory), search latency, the HTTP API under load,
+the cascade; then a summary. (The vector index at a million vectors takes ~20 minutes to build:
+benchmarks/bench_vectors.py, alone.)
 
     ./dev bench [--quick] [--json] [--only SECTION ...]
 
@@ -28,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+import api_load
 import cascade
 import gen_figures
 import label_quality
@@ -36,7 +38,7 @@ import tenk
 import throughput
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-DEFAULT_SECTIONS = ("label_quality", "throughput", "search", "cascade")
+DEFAULT_SECTIONS = ("label_quality", "throughput", "search", "api", "cascade")
 SECTIONS = (*DEFAULT_SECTIONS, "tenk")
 
 
@@ -61,11 +63,14 @@ def sections(quick: bool) -> dict[str, tuple[Callable[[], dict[str, Any]], Calla
     """Section -> (measure, report)."""
     # The search's target is at 1,000,000 records: that catalog is built once (~25 minutes) and cached.
     images, rounds, records, runs = (12, 1, 20_000, 100) if quick else (30, 3, 1_000_000, 200)
+    api = (20_000, 4.0, 1) if quick else (api_load.RECORDS, 8.0, 2)  # records, seconds per wrk run, rounds
     modes = dict(list(label_quality.MODES.items())[:1]) if quick else label_quality.MODES
     return {
         "label_quality": (lambda: label_quality.run(SAMPLES, modes), label_quality.report),
         "throughput": (lambda: throughput.run(images, rounds), throughput.report),
         "search": (lambda: search_latency.run(records, runs, rounds=rounds), search_latency.report),
+        # The API's target is at 100,000 records (~4 minutes: 24 wrk runs of 8 s while uploads are analysed).
+        "api": (lambda: api_load.run(*api), api_load.report),
         "cascade": (lambda: cascade.measure(rounds), cascade.report),
         "tenk": (tenk.run, tenk.report),
     }

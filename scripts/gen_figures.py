@@ -135,6 +135,7 @@ TITLES = {
     "search": "search latency",
     "cascade": "full analysis",
     "tenk": "10,000 photos",
+    "api": "HTTP API under load",
 }
 
 
@@ -236,6 +237,8 @@ def speed_rows(figures: Figures) -> list[tuple[str, str, str]]:
                     f"< {worst['target_ms']:.0f} ms: {verdict}",
                 )
             )
+    if "api" in figures:
+        rows.append(api_row(figures["api"]))
     if "cascade" in figures:
         c = figures["cascade"]
         rows.append(
@@ -249,6 +252,32 @@ def speed_rows(figures: Figures) -> list[tuple[str, str, str]]:
     return rows
 
 
+def api_latency(figure: Figures, key: str, seconds: float, unit: str = "") -> str:
+    """A latency of the API benchmark: a run in which no request was answered has none (None), only a bound."""
+    value, each = figure[key], figure.get(key.replace("_ms", "_rounds"))
+    if value is None:
+        return f"> {seconds * 1000:.0f}{unit} (none answered)"
+    if key != "p95_ms" or not each:
+        return rate(value) + unit
+    answered = [v for v in each if v is not None]
+    unanswered = len(each) - len(answered)
+    text = (spread(value, answered, rate) if len(answered) > 1 else rate(value)) + unit
+    return text + (f" ({unanswered} of {rounds(len(each))}: none answered)" if unanswered else "")
+
+
+def api_row(a: Figures) -> tuple[str, str, str]:
+    """The label search at 50 clients: with facets (what the web page asks) and without."""
+    page, plain = a["kinds"]["label search, facets"]["50"], a["kinds"]["label search"]["50"]
+    verdicts = a["verdicts"]
+    return (
+        f"HTTP API over {a['records']:,} images, label search, p95 at 50 clients while uploads are analysed",
+        f"with facets (the web page's) {api_latency(page, 'p95_ms', a['seconds_per_run'], ' ms')},"
+        f" {page['requests_per_second']:.0f} requests/s; without"
+        f" {api_latency(plain, 'p95_ms', a['seconds_per_run'], ' ms')}",
+        f"< {a['target_ms']:.0f} ms: {verdicts['label search, facets']}; without facets: {verdicts['label search']}",
+    )
+
+
 def speed_table(figures: Figures) -> str:
     lines = ["| measure | figure, median (min-max over the rounds) | target |", "| --- | --- | --- |"]
     lines += [f"| {measure} | {figure} | {target} |" for measure, figure, target in speed_rows(figures)]
@@ -256,7 +285,7 @@ def speed_table(figures: Figures) -> str:
 
 
 def readme_speed(figures: Figures) -> str:
-    return speed_table(figures) + "\n\n" + contexts(figures, ["throughput", "tenk", "search", "cascade"])
+    return speed_table(figures) + "\n\n" + contexts(figures, ["throughput", "tenk", "search", "api", "cascade"])
 
 
 def performance(figures: Figures) -> str:
@@ -269,6 +298,8 @@ def performance(figures: Figures) -> str:
         lines += ["### Throughput and memory", "", *throughput_tables(figures["throughput"]), ""]
     if "search" in figures:
         lines += ["### Search latency", "", *search_table(figures["search"]), ""]
+    if "api" in figures:
+        lines += ["### The HTTP API under load", "", *api_tables(figures["api"]), ""]
     if "cascade" in figures:
         lines += ["### Full analysis and the cascade", "", *cascade_tables(figures["cascade"]), ""]
     return "\n".join(lines)
@@ -370,6 +401,38 @@ def search_table(s: Figures) -> list[str]:
             f"| `{q['query']}` | {q['hits']:,} | {q['p50']:.2f} | {p95} | {p99}"
             f" | < {q['target_ms']:.0f}: {q['verdict']} |"
         )
+    return lines
+
+
+def api_tables(a: Figures) -> list[str]:
+    up = a["uploads"]
+    queries = {kind: ", ".join(f"`{q}`" for q in texts) for kind, texts in a["queries"].items()}
+    lines = [
+        f"`pixlens serve` (every analyser, the watcher off) on 127.0.0.1 over {a['records']:,} synthetic records"
+        f" and {a['samples']} analysed sample photos; wrk, {a['seconds_per_run']:g} s per run, each kind and"
+        f" number of clients in turn, {rounds(a['rounds'])}; the median round by p95 (of two, the slower; min-max"
+        " over the rounds)."
+        f" Meanwhile {up['accepted']} sample JPEGs were uploaded under new keys ({up['per_second']:g} a second)"
+        f" and {up['analysed']} analysed in {up['seconds']:.0f} s ({up['queue_left']} still queued at the end).",
+        "",
+        f"Label searches cycle over {queries['label search']}; boolean searches over {queries['boolean search']};"
+        f" record reads over {a['reads']} records (the sample photos' and synthetic ones). Server busy after: the"
+        " longest time, over the rounds, the server took after a run to finish the requests wrk left unanswered"
+        " (the next run waits for it).",
+        "",
+        "| requests | clients | requests/s | p50 ms | p95 ms | p99 ms | target p95 | server busy after, s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, by_clients in a["kinds"].items():
+        for clients, f in by_clients.items():
+            verdict = a["verdicts"].get(kind) if clients == "50" else None
+            target = f"< {a['target_ms']:.0f}: {verdict}" if verdict else ""
+            cells = [api_latency(f, key, a["seconds_per_run"]) for key in ("p50_ms", "p95_ms", "p99_ms")]
+            requests = spread(f["requests_per_second"], f["requests_per_second_rounds"], rate)
+            backlog = max(f.get("backlog_seconds_rounds", [0.0]))
+            lines.append(f"| {kind} | {clients} | {requests} | " + " | ".join(cells) + f" | {target} | {backlog:.1f} |")
+    failed = sum(f["errors"] for by_clients in a["kinds"].values() for f in by_clients.values())
+    lines += ["", f"Requests that failed or timed out (60 s): {failed:,}." if failed else "No request failed."]
     return lines
 
 

@@ -142,3 +142,85 @@ def test_a_search_benchmark_with_rounds_shows_the_range_of_its_p95(
 
     assert "99.0 (98.0-120.0, 3 rounds) ms (`person`)" in blocks["readme-speed"]
     assert "| `person` |" in blocks["performance"] and "99.00 (98.00-120.00, 3 rounds)" in blocks["performance"]
+
+
+def api_figures(p95_with_facets: float, rounds: list[float | None]) -> dict[str, Any]:
+    """An ``api`` section as benchmarks/api_load.py writes it: every kind at 1, 10 and 50 clients."""
+
+    def run(p95: float, each: list[float | None]) -> dict[str, Any]:
+        return {
+            "requests_per_second": 200.0,
+            "requests_per_second_rounds": [190.0, 200.0, 210.0],
+            "p50_ms": p95 / 2,
+            "p95_ms": p95,
+            "p95_rounds": each,
+            "p99_ms": p95 * 1.5,
+            "errors": 0,
+        }
+
+    kinds = ("label search", "label search, facets", "boolean search", "record read")
+    figures = {kind: {n: run(20.0, [19.0, 20.0, 22.0]) for n in ("1", "10", "50")} for kind in kinds}
+    figures["label search, facets"]["50"] = run(p95_with_facets, rounds)
+    return {
+        "records": 100_000,
+        "samples": 31,
+        "seconds_per_run": 5.0,
+        "rounds": 3,
+        "connections": [1, 10, 50],
+        "queries": {kind: ["person", "dog AND NOT cat"] for kind in kinds if "search" in kind},
+        "reads": 131,
+        "uploads": {
+            "per_second": 2.0,
+            "accepted": 300,
+            "refused": 0,
+            "analysed": 120,
+            "seconds": 200.0,
+            "queue_left": 9,
+        },
+        "kinds": figures,
+        "target_ms": 50.0,
+        "verdicts": {"label search": "PASS", "label search, facets": "PASS" if p95_with_facets < 50 else "MISS"},
+        "measured": {
+            "date": "2031-02-03",
+            "machine": {"cpus": 2, "cpu": "Test CPU 9000", "python": "3.11.9"},
+            "quick": False,
+            "seconds": 240.0,
+            "other_processes_cpu_share": 0.3,
+        },
+    }
+
+
+def test_the_api_benchmark_shows_the_p95_at_50_clients_with_its_range_and_says_when_it_misses(
+    figures_module: ModuleType, figures: dict[str, Any]
+) -> None:
+    loaded = copy.deepcopy(figures)
+    loaded["api"] = api_figures(80.0, [75.0, 80.0, 140.0])
+
+    blocks = figures_module.render(loaded)
+
+    assert "with facets (the web page's) 80.0 (75.0-140.0, 3 rounds) ms" in blocks["readme-speed"]
+    assert "< 50 ms: MISS; without facets: PASS" in blocks["readme-speed"]
+    assert "HTTP API under load 30%" in blocks["readme-speed"] and "disturbed figures" in blocks["readme-speed"]
+    table = blocks["performance"]
+    assert "### The HTTP API under load" in table
+    assert (
+        "| label search, facets | 50 | 200.0 (190.0-210.0, 3 rounds) | 40.0 | 80.0 (75.0-140.0, 3 rounds) | 120.0"
+        " | < 50: MISS |" in table
+    )
+    assert "| record read | 1 |" in table and "300 sample JPEGs were uploaded" in table and "120 analysed" in table
+
+
+def test_an_api_run_in_which_no_request_was_answered_shows_a_bound_and_misses(
+    figures_module: ModuleType, figures: dict[str, Any]
+) -> None:
+    loaded = copy.deepcopy(figures)
+    loaded["api"] = api_figures(80.0, [80.0, None])
+    loaded["api"]["kinds"]["label search"]["50"].update(p50_ms=None, p95_ms=None, p99_ms=None, p95_rounds=[None, None])
+    loaded["api"]["verdicts"]["label search"] = "MISS"
+
+    blocks = figures_module.render(loaded)
+
+    assert "with facets (the web page's) 80.0 ms (1 of 2 rounds: none answered)" in blocks["readme-speed"]
+    assert "without > 5000 ms (none answered)" in blocks["readme-speed"]
+    assert "< 50 ms: MISS; without facets: MISS" in blocks["readme-speed"]
+    assert "| label search | 50 | 200.0 (190.0-210.0, 3 rounds) | > 5000 (none answered) |" in blocks["performance"]
