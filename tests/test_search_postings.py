@@ -222,3 +222,70 @@ def test_a_reader_sees_every_write_whole(tmp_path: Path) -> None:
     writer.close()
     reader.close()
     assert problems == []
+
+
+def test_kept_postings_catch_up_from_the_log_instead_of_being_rebuilt(catalog: SqliteCatalog) -> None:
+    rng = random.Random(11)
+    images = {index: random_labels(rng) for index in range(200)}
+    catalog.put(record(index, labels) for index, labels in images.items())
+    for query in QUERIES:
+        check(catalog, images, query)
+    builds: list[str] = []
+    real_build = postings.Postings._build
+
+    def counted(conn: object, entry: str) -> sets.Posting:
+        builds.append(entry)
+        return real_build(conn, entry)  # type: ignore[arg-type]
+
+    with mock.patch.object(postings.Postings, "_build", staticmethod(counted)):
+        for step in range(5):  # new images, re-analysed ones (labels added, dropped, changed), deletions
+            images[500 + step] = random_labels(rng)
+            changed = rng.choice(sorted(images))
+            images[changed] = random_labels(rng)
+            gone = rng.choice(sorted(set(images) - {changed}))
+            del images[gone]
+            catalog.put([record(500 + step, images[500 + step]), record(changed, images[changed])])
+            catalog.delete([f"{gone:05d}.jpg"])
+            for query in QUERIES:
+                check(catalog, images, query)
+    assert builds == []  # every posting came from memory and the log
+
+
+def test_a_pruned_log_means_a_rebuild_not_a_wrong_posting(catalog: SqliteCatalog) -> None:
+    rng = random.Random(12)
+    images = {index: random_labels(rng) for index in range(100)}
+    catalog.put(record(index, labels) for index, labels in images.items())
+    check(catalog, images, Term("dog"))
+    images[1000] = {"Dog": 99}
+    catalog.put([record(1000, images[1000])])
+    with mock.patch.object(postings, "LOG_KEPT", 0):
+        catalog._write(postings.prune_log)  # the log no longer reaches back to the kept posting
+    check(catalog, images, Term("dog"))
+    check(catalog, images, Not(Term("dog")))
+
+
+def test_concurrent_readers_of_a_changed_posting_share_one_load(catalog: SqliteCatalog) -> None:
+    images = {index: {"Dog": 60 + index % 40} for index in range(3000)}
+    catalog.put(record(index, labels) for index, labels in images.items())
+    loads: list[str] = []
+    real_load = postings.Postings._load
+    ready = threading.Barrier(8)
+
+    def slow_load(self: postings.Postings, conn: object, entry: str, generation: int) -> object:
+        loads.append(entry)
+        threading.Event().wait(0.2)  # long enough for every reader to arrive meanwhile
+        return real_load(self, conn, entry, generation)  # type: ignore[arg-type]
+
+    def read() -> list[tuple[str, float]]:
+        ready.wait()
+        return found(catalog, Term("dog"), 5, 0)
+
+    with mock.patch.object(postings.Postings, "_load", slow_load):
+        results: list[list[tuple[str, float]]] = []
+        threads = [threading.Thread(target=lambda: results.append(read())) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert loads.count("Dog") == 1
+    assert len(results) == 8 and all(result == expected_page(images, Term("dog"), 5, 0) for result in results)

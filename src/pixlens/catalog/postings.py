@@ -10,9 +10,12 @@ on ``images``.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar, cast
 
 import numpy as np
 from pyroaring import BitMap
@@ -62,6 +65,57 @@ CREATE TRIGGER postings_image_removed AFTER DELETE ON images WHEN OLD.has_analys
 END
 """
 
+_LOG = """INSERT INTO posting_log (entry, generation, image_id, confidence)
+          VALUES ({entry}, (SELECT generation FROM posting_generations WHERE entry = {entry}), {image}, {confidence})"""
+
+
+def _change(entry: str, image: str, confidence: str) -> str:
+    """A trigger's statements for one change of an entry: bump its generation, log what changed."""
+    return f"{_BUMP.format(entry=entry)};\n    {_LOG.format(entry=entry, image=image, confidence=confidence)};"
+
+
+# Every generation step of an entry is one row of posting_log (an image added with its confidence, or removed:
+# NULL), so a posting kept in memory catches up with the few rows since its generation instead of being rebuilt
+# from the whole index each time an image is analysed.
+LOG_MIGRATION = f"""
+CREATE TABLE posting_log (
+    id INTEGER PRIMARY KEY,
+    entry TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    image_id INTEGER NOT NULL,
+    confidence REAL
+);
+CREATE INDEX posting_log_by_entry ON posting_log(entry, generation);
+DROP TRIGGER postings_entry_added;
+DROP TRIGGER postings_entry_removed;
+DROP TRIGGER postings_entry_changed;
+DROP TRIGGER postings_image_added;
+DROP TRIGGER postings_image_changed;
+DROP TRIGGER postings_image_removed;
+CREATE TRIGGER postings_entry_added AFTER INSERT ON label_index BEGIN
+    {_change("NEW.label", "NEW.image_id", "NEW.confidence")}
+END;
+CREATE TRIGGER postings_entry_removed AFTER DELETE ON label_index BEGIN
+    {_change("OLD.label", "OLD.image_id", "NULL")}
+END;
+CREATE TRIGGER postings_entry_changed AFTER UPDATE ON label_index BEGIN
+    {_change("OLD.label", "OLD.image_id", "NULL")}
+    {_change("NEW.label", "NEW.image_id", "NEW.confidence")}
+END;
+CREATE TRIGGER postings_image_added AFTER INSERT ON images WHEN NEW.has_analysis = 1 BEGIN
+    {_change("''", "NEW.id", "0")}
+END;
+CREATE TRIGGER postings_image_changed AFTER UPDATE OF has_analysis ON images
+WHEN OLD.has_analysis IS NOT NEW.has_analysis BEGIN
+    {_change("''", "NEW.id", "CASE WHEN NEW.has_analysis = 1 THEN 0 END")}
+END;
+CREATE TRIGGER postings_image_removed AFTER DELETE ON images WHEN OLD.has_analysis = 1 BEGIN
+    {_change("''", "OLD.id", "NULL")}
+END
+"""
+LOG_KEPT = 1_000_000  # the latest posting_log rows kept (pruned now and then by the writer)
+CATCH_UP_MAX = 20_000  # more changes than this since a kept posting: rebuilding it is as quick
+
 
 class Postings:
     """Loads postings through a connection that is inside a read transaction (one snapshot for a whole query)."""
@@ -72,6 +126,7 @@ class Postings:
         self._lock = threading.Lock()
         # term postings derived from entries' (several entries, a threshold), valid while those are the same objects
         self._terms: OrderedDict[tuple[object, ...], tuple[list[Posting], Posting]] = OrderedDict()
+        self._flights: Flights[tuple[Posting, bool]] = Flights()  # one load per (entry, generation) at a time
 
     def term(
         self, conn: sqlite3.Connection, entries: list[str], op: str | None, threshold: float | None
@@ -105,14 +160,27 @@ class Postings:
             generation = generations.get(entry, 0)
             posting = self._remembered(entry, generation)
             if posting is None:
-                posting = self._saved(conn, entry, generation)
-                if posting is None:
-                    posting = self._build(conn, entry)
-                    if len(posting) >= SAVE_FROM:
-                        built.append((entry, generation, posting))
+                load = functools.partial(self._load, conn, entry, generation)
+                posting, fresh = self._flights.once((entry, generation), load)
+                if fresh and len(posting) >= SAVE_FROM:
+                    built.append((entry, generation, posting))
                 self._remember(entry, generation, posting)
             found.append(posting)
         return found, built
+
+    def _load(self, conn: sqlite3.Connection, entry: str, generation: int) -> tuple[Posting, bool]:
+        """The posting of ``entry`` at ``generation``: the one kept in memory brought up to date from the log, or
+        the saved one, or built from the index (True: worth saving)."""
+        with self._lock:
+            kept = self._memory.get(entry)
+        if kept is not None and 0 < generation - kept[0] <= CATCH_UP_MAX:
+            caught_up = _caught_up(conn, entry, kept, generation)
+            if caught_up is not None:
+                return caught_up, False
+        saved = self._saved(conn, entry, generation)
+        if saved is not None:
+            return saved, False
+        return self._build(conn, entry), True
 
     def save(self, conn: sqlite3.Connection, built: list[tuple[str, int, Posting]]) -> None:
         """Store postings for the next process, each only if its entry has not changed since it was read."""
@@ -192,3 +260,70 @@ class Postings:
         ranked = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
         scores = np.fromiter((row[1] for row in rows), np.float64, len(rows))
         return Posting.from_ranked(ranked, scores)
+
+
+def _caught_up(conn: sqlite3.Connection, entry: str, kept: tuple[int, Posting], generation: int) -> Posting | None:
+    """``kept`` (a generation and its posting) with the logged changes up to ``generation`` applied; None when the
+    log no longer holds all of them (pruned, or older than the log)."""
+    since, posting = kept
+    rows = conn.execute(
+        """SELECT image_id, confidence FROM posting_log WHERE entry = ? AND generation > ? AND generation <= ?
+           ORDER BY generation""",
+        (entry, since, generation),
+    ).fetchall()
+    if len(rows) != generation - since:
+        return None
+    last: dict[int, float | None] = {}
+    for image_id, confidence in rows:  # in order: an image's last change says whether it holds the entry now
+        last[image_id] = confidence
+    touched = np.fromiter(last, np.uint32, len(last))
+    keep = ~np.isin(posting.ids, touched, assume_unique=True)
+    present = [(image_id, value) for image_id, value in last.items() if value is not None]
+    ids = np.concatenate([posting.ids[keep], np.fromiter((i for i, _ in present), np.uint32, len(present))])
+    scores = np.concatenate([posting.scores[keep], np.fromiter((v for _, v in present), np.float64, len(present))])
+    return Posting.from_rows(ids, scores) if len(ids) else Posting.empty()
+
+
+def prune_log(conn: sqlite3.Connection) -> None:
+    """Keep the latest :data:`LOG_KEPT` log rows (a posting older than those is rebuilt, not caught up)."""
+    conn.execute("DELETE FROM posting_log WHERE id <= (SELECT MAX(id) FROM posting_log) - ?", (LOG_KEPT,))
+
+
+T = TypeVar("T")
+
+
+class Flights(Generic[T]):
+    """Runs one ``make`` per key at a time: callers asking for a key already being made wait for its result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[object, _Flight[T]] = {}
+
+    def once(self, key: object, make: Callable[[], T]) -> T:
+        with self._lock:
+            flight = self._running.get(key)
+            leads = flight is None
+            if flight is None:
+                flight = self._running[key] = _Flight()
+        if not leads:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return cast(T, flight.value)
+        try:
+            flight.value = make()
+            return flight.value
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+            flight.done.set()
+
+
+class _Flight(Generic[T]):
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: T | None = None
+        self.error: BaseException | None = None

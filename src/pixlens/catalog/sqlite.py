@@ -31,8 +31,9 @@ from pixlens.catalog.base import (
     Resolver,
 )
 from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, facets, is_label, text_of
+from pixlens.catalog.postings import LOG_MIGRATION as POSTING_LOG_MIGRATION
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
-from pixlens.catalog.postings import UNIVERSE, Postings
+from pixlens.catalog.postings import UNIVERSE, Postings, prune_log
 from pixlens.catalog.sets import Evaluation, Posting
 from pixlens.catalog.sqlite_access import HOOKS_MIGRATION, KEYS_MIGRATION, AccessTables
 from pixlens.catalog.sqlite_check import check_catalog
@@ -86,9 +87,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0007_has_text_entry", HAS_TEXT_MIGRATION),
     ("0008_api_keys", KEYS_MIGRATION),
     ("0009_hooks_and_deliveries", HOOKS_MIGRATION),
+    ("0010_posting_log", POSTING_LOG_MIGRATION),
 ]
 
 
+PRUNE_EVERY = 1000  # records written between prunings of posting_log
 SCHEMA_VERSION = len(MIGRATIONS)  # PRAGMA user_version of a catalog this code made or migrated
 
 
@@ -117,6 +120,7 @@ class SqliteCatalog:
         self._postings = Postings()
         self._postings_lock = threading.Lock()
         self._postings_writer: sqlite3.Connection | None = None
+        self._since_prune = 0  # records written since posting_log was last pruned
         self._writer = self._connect()
         self.access = AccessTables(self._read, self._write)
         try:
@@ -278,6 +282,10 @@ class SqliteCatalog:
     def _put_all(self, conn: sqlite3.Connection, records: list[ImageRecord]) -> None:
         for record in records:
             self._put_one(conn, record)
+        self._since_prune += len(records)
+        if self._since_prune >= PRUNE_EVERY:
+            prune_log(conn)
+            self._since_prune = 0
 
     def _put_one(self, conn: sqlite3.Connection, record: ImageRecord) -> None:
         analyzed = record.Status is Status.ANALYZED
