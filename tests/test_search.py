@@ -278,7 +278,7 @@ def test_near_miss_gets_a_suggestion(analysed: Pixlens) -> None:
         ("dog AND", 4),
         ("(cat", 0),
         ("dog>=200", 5),
-        ("", 0),
+        ("has:nothing", 0),
         ("dog)", 3),
         ("shape:round", 0),
         ("is:pretty", 0),
@@ -393,3 +393,12 @@ def test_cli_stats_json(cli: tuple[CliRunner, list[str]]) -> None:
     assert stats["failed"] == 0
     assert stats["pending"] == 0
     assert stats["labels"] > 10
+
+
+def test_an_empty_query_finds_every_image_newest_first(analysed: Pixlens) -> None:
+    for blank in ("", "   "):
+        result = analysed.search(blank, limit=100)
+        assert result.total == analysed.catalog.status_counts()["analyzed"] and result.unknown == {}
+        assert [hit.score for hit in result.hits] == [0.0] * len(result.hits)
+        places = [hit.place for hit in result.hits]
+        assert places == sorted(places, key=lambda place: -place[1])  # type: ignore[index]

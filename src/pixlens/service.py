@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,7 +31,7 @@ from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
 from pixlens.pipeline import Job, Outcome, Pipeline, Result
 from pixlens.queue.local import LocalQueue
 from pixlens.record import ImageRecord, Status
-from pixlens.search import Facets, Searcher, SearchResult
+from pixlens.search import FACET_LABELS, FACET_PEOPLE, Facets, Searcher, SearchResult
 from pixlens.store import open_store
 from pixlens.store.base import ObjectStore
 from pixlens.store.collect import Collected, collect, place
@@ -39,6 +40,7 @@ from pixlens.store.local import SNIFF_BYTES
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[Result], None]
+FREQUENT_LABELS_FOR = 5.0  # seconds the most frequent labels (the facets' candidates, not their counts) are reused
 
 
 @dataclass
@@ -119,6 +121,8 @@ class DeletionGuard:
 class Pixlens:
     def __init__(self, settings: Settings, move_store: bool = False, move_catalog: bool = False) -> None:
         self.settings = bind(settings, move_store, move_catalog)
+        self._searcher: tuple[list[str], Searcher] | None = None
+        self._frequent_labels: tuple[float, list[str]] | None = None
 
     # -- parts (built on first use: a search never loads the models) --------------------------------------------
     @cached_property
@@ -279,24 +283,33 @@ class Pixlens:
 
     # -- questions ----
     def searcher(self) -> Searcher:
+        """A searcher over the catalog's labels as they are now (reused while they are the same)."""
+        names = self.catalog.label_names()
+        kept = self._searcher
+        if kept is not None and kept[0] is names:
+            return kept[1]
         moderation = self.settings.moderation
-        return Searcher(
+        searcher = Searcher(
             self.catalog,
             self.taxonomy,
-            self.catalog.label_names(),
+            names,
             people=self.catalog.person_ids,
             unsafe_from=moderation.min_confidence,
             hide_unsafe=moderation.hide_unsafe,
         )
+        self._searcher = (names, searcher)
+        return searcher
 
     def search(self, query: str, limit: int = 20, offset: int = 0, cursor: str | None = None) -> SearchResult:
         return self.searcher().search(query, limit=limit, offset=offset, cursor=cursor)
 
     def facets(self, query: str) -> Facets:
         """Counts of labels, categories, colours, text, faces and people over every hit of a query."""
-        labels = [name for name, _ in self.catalog.labels()]
-        people = [(row.id, row.name) for row in self.catalog.people()]
-        return self.searcher().facets(query, labels, people)
+        now = time.monotonic()
+        kept = self._frequent_labels
+        if kept is None or now - kept[0] > FREQUENT_LABELS_FOR:
+            kept = self._frequent_labels = (now, [name for name, _ in self.catalog.labels()[:FACET_LABELS]])
+        return self.searcher().facets(query, kept[1], self.catalog.top_people(FACET_PEOPLE))
 
     def show(self, key: str) -> ImageRecord | None:
         """An image's record; each face of a named person carries the name as it is now (``PersonName``)."""

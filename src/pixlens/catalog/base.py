@@ -161,6 +161,9 @@ class Catalog(Protocol):
     def people(self) -> list[PersonRow]:
         """The people that faces were clustered into, most faces first."""
 
+    def top_people(self, limit: int) -> list[tuple[int, str | None]]:
+        """The ``limit`` people with the most faces: (number, name), cheaply (for facets)."""
+
     def person_ids(self, name: str) -> list[int]:
         """The people with this name (any case), or the one with this number."""
 

@@ -45,6 +45,17 @@ from pixlens.errors import CatalogError
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
 
+LABEL_NAMES = "label_names"
+LABEL_NAMES_MIGRATION = f"""
+INSERT INTO generations VALUES ('{LABEL_NAMES}', 0);
+CREATE TRIGGER label_names_added AFTER INSERT ON label_counts BEGIN
+    UPDATE generations SET value = value + 1 WHERE name = '{LABEL_NAMES}';
+END;
+CREATE TRIGGER label_names_removed AFTER DELETE ON label_counts BEGIN
+    UPDATE generations SET value = value + 1 WHERE name = '{LABEL_NAMES}';
+END
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_images_and_label_index",
@@ -88,6 +99,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0008_api_keys", KEYS_MIGRATION),
     ("0009_hooks_and_deliveries", HOOKS_MIGRATION),
     ("0010_posting_log", POSTING_LOG_MIGRATION),
+    ("0011_label_names_generation", LABEL_NAMES_MIGRATION),
 ]
 
 
@@ -121,6 +133,7 @@ class SqliteCatalog:
         self._postings_lock = threading.Lock()
         self._postings_writer: sqlite3.Connection | None = None
         self._since_prune = 0  # records written since posting_log was last pruned
+        self._label_names: tuple[int, list[str]] | None = None
         self._writer = self._connect()
         self.access = AccessTables(self._read, self._write)
         try:
@@ -526,7 +539,20 @@ class SqliteCatalog:
         return [(label, count) for label, count in rows if is_label(label)]
 
     def label_names(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
+        """Kept while no label appears or disappears (a generation bumped by triggers on ``label_counts``): every
+        search asks for them."""
+        generation = self._read(f"SELECT value FROM generations WHERE name = '{LABEL_NAMES}'")[0][0]
+        kept = self._label_names
+        if kept is None or kept[0] != generation:
+            names = [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
+            kept = self._label_names = (generation, names)
+        return kept[1]
+
+    def top_people(self, limit: int) -> list[tuple[int, str | None]]:
+        return [
+            (pid, name)
+            for pid, name in self._read("SELECT id, name FROM people ORDER BY faces DESC, id LIMIT ?", (limit,))
+        ]
 
     def status_counts(self) -> dict[str, int]:
         by_status = dict.fromkeys((status.value for status in Status), 0)
