@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 from pixlens import __version__
 from pixlens.api import errors, models
 from pixlens.api.auth import Verifier
+from pixlens.api.metrics import RequestTimer
 from pixlens.api.routes_catalog import router as catalog_router
 from pixlens.api.routes_hooks import router as hooks_router
 from pixlens.api.routes_images import router as images_router
@@ -50,7 +51,6 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
     _health(app, runtime)
     _docs(app)
     _web(app)
-    app.middleware("http")(runtime.metrics.middleware)
     settings = runtime.lens.settings.api
     if settings.cors_origins:
         app.add_middleware(
@@ -60,6 +60,7 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-Api-Key", "Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(RequestTimer, metrics=runtime.metrics)
     return app
 
 
