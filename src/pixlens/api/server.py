@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pixlens.access import active_keys, verify
 from pixlens.api.app import create_app
 from pixlens.api.auth import Verifier
+from pixlens.api.connections import harden
 from pixlens.api.runtime import Runtime
 from pixlens.errors import ConfigError
 from pixlens.service import Pixlens
@@ -85,7 +86,8 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
     say(f"pixlens {lens.store.describe()} at http://{shown_host}:{settings.port} (API docs: /docs)")
     if verifier is None:
         say("open: no API keys exist, so anyone on this machine may use it (pixlens keys create to require keys)")
-    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False))
+    config = harden({"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False})
+    server = _Server(uvicorn.Config(app, **config))
     try:
         server.run()
     finally:
