@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 from pixlens import __version__
 from pixlens.api import errors, models
 from pixlens.api.auth import Verifier
+from pixlens.api.guard import OpenServerGuard
 from pixlens.api.metrics import RequestTimer
 from pixlens.api.routes_catalog import router as catalog_router
 from pixlens.api.routes_hooks import router as hooks_router
@@ -60,6 +61,8 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-Api-Key", "Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    if verify is None:
+        app.add_middleware(OpenServerGuard)
     app.add_middleware(RequestTimer, metrics=runtime.metrics)
     return app
 

@@ -23,6 +23,7 @@ CODES_BY_STATUS = {
     409: "key_exists",
     413: "too_large",
     415: "not_an_image",
+    421: "misdirected",
     422: "bad_request",
     503: "not_ready",
 }
