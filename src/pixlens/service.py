@@ -397,8 +397,9 @@ class Pixlens:
         try:
             for job in self._reconcile_while_watching(guard):
                 intake.put(job)
+            failures: list[Exception] = []
             feeder = threading.Thread(
-                target=_pour, args=(watcher.jobs(stop), intake), name="pixlens-watch", daemon=True
+                target=_pour, args=(watcher.jobs(stop), intake, failures), name="pixlens-watch", daemon=True
             )
             feeder.start()
             self.queue().run(_drain(intake, stop, feeder), reported, stop)
@@ -406,11 +407,17 @@ class Pixlens:
             watcher.stop()
         if watcher.failure is not None:
             raise watcher.failure
+        if failures:
+            raise failures[0]
 
 
-def _pour(jobs: Iterable[Job], intake: Queue[Job]) -> None:
-    for job in jobs:
-        intake.put(job)
+def _pour(jobs: Iterable[Job], intake: Queue[Job], failures: list[Exception]) -> None:
+    """Put the watcher's jobs in ``intake``; what stops it (the catalog failing) is kept for ``work`` to raise."""
+    try:
+        for job in jobs:
+            intake.put(job)
+    except Exception as exc:
+        failures.append(exc)
 
 
 def _drain(intake: Queue[Job], stop: threading.Event, source: threading.Thread | None = None) -> Iterator[Job]:

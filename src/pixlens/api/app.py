@@ -76,7 +76,7 @@ def _health(app: FastAPI, runtime: Runtime) -> None:
     @app.get("/readyz", response_model=models.Health, responses={503: {"model": models.Health}}, tags=["status"])
     def readyz() -> Any:
         """Readiness: the models are loaded and the catalog answers."""
-        if not runtime.ready:
+        if not runtime.ready or runtime.error:
             detail = runtime.error or "loading the models"
             return JSONResponse({"status": "not_ready", "detail": detail}, 503)
         try:

@@ -239,8 +239,9 @@ def record(key: str, rt: RuntimeDep) -> dict[str, Any]:
 )
 def delete(key: str, rt: RuntimeDep) -> Response:
     """Remove the image: its file, its record, vectors, faces and thumbnail."""
-    if not rt.ready:  # the analysers (which keep files such as thumbnails) are still being loaded
-        raise ApiError(503, "not_ready", "pixlens is starting (loading the models): try again in a moment")
+    if not rt.ready:  # the analysers (which keep files such as thumbnails) are not loaded
+        why = rt.error or "pixlens is starting (loading the models)"
+        raise ApiError(503, "not_ready", f"{why}: try again in a moment")
     try:
         rt.lens.store.stat(key)
     except StoreError:

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 THROUGHPUT_WINDOW = 60.0  # seconds over which throughput is measured
 DEPTH_EVERY = 1.0  # seconds a counted queue depth is reused
+RESTART_AFTER = 2.0  # seconds before the workers start again after a failure (doubling up to the max)
+RESTART_AFTER_MAX = 60.0
 MATCH_BATCH = 500  # analysed images matched against the saved searches at once
 
 
@@ -77,13 +79,25 @@ class Runtime:
         try:
             self.lens.catalog.stats()  # opened (and migrated) before the first request needs it
             self.lens.pipeline.on_timing = self.metrics.timing  # loads the models
-            self._ready.set()
-            self.lens.work(self.stop_event, self.intake, self._done, watch=self.watch)
         except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.exception("the analysis workers stopped")
-        finally:
-            self._ready.clear()
+            self.error = f"cannot start: {type(exc).__name__}: {exc}"
+            log.exception("the analysis workers cannot start")
+            return
+        self._ready.set()
+        delay = RESTART_AFTER
+        while not self.stop_event.is_set():
+            try:
+                self.lens.work(self.stop_event, self.intake, self._done, watch=self.watch)
+                reason = "the job source stopped"
+            except Exception as exc:  # the store gone, the catalog failing: said, then tried again
+                reason = f"{type(exc).__name__}: {exc}"
+            if self.stop_event.is_set():
+                break
+            self.error = f"analysis stopped ({reason}); starting again in {delay:.0f} s"
+            log.error("%s", self.error)
+            self.stop_event.wait(delay)
+            delay = min(2 * delay, RESTART_AFTER_MAX)
+        self._ready.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
@@ -106,6 +120,7 @@ class Runtime:
 
     def _done(self, result: Result) -> None:
         now = time.monotonic()
+        self.error = None  # working (again)
         if result.outcome is Outcome.ANALYZED:
             self.metrics.analyzed.inc()
             with self._lock:
