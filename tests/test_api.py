@@ -177,7 +177,7 @@ def test_malformed_requests_get_json_errors(fresh: Served) -> None:
     assert no_file.status_code == 400 and no_file.json()["code"] == "bad_request"
     not_multipart = client.post("/v1/images", content=b"{}", headers={"content-type": "application/json"})
     assert not_multipart.status_code == 400
-    assert client.get("/v1/search", params={"q": "x" * 5000}).json()["code"] == "bad_request"  # too long
+    assert client.get("/v1/search", params={"q": "x" * 5000}).json()["code"] == "invalid_query"  # too long
     assert client.get("/v1/search", params={"q": "cat", "limit": "0"}).status_code == 400
     missing = client.get("/v1/images/nothing.png")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"

@@ -6,6 +6,7 @@ robust facts (this photo is among the hits; this set is a subset of that one), n
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 from pathlib import Path
@@ -402,3 +403,13 @@ def test_an_empty_query_finds_every_image_newest_first(analysed: Pixlens) -> Non
         assert [hit.score for hit in result.hits] == [0.0] * len(result.hits)
         places = [hit.place for hit in result.hits]
         assert places == sorted(places, key=lambda place: -place[1])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("place", [[1.0, "5"], [1.0, True], [True, 5], [1.0, 5.5], [float("nan"), 5], [1.0, -1]])
+def test_cursors_hold_a_score_and_an_image_number_only(place: list[object]) -> None:
+    from pixlens.errors import CursorError
+    from pixlens.search import _fingerprint, decode_cursor
+
+    raw = json.dumps([*place, _fingerprint("dog")]).encode()
+    with pytest.raises(CursorError):
+        decode_cursor("dog", base64.urlsafe_b64encode(raw).decode())

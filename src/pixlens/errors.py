@@ -6,7 +6,8 @@
     │   └── TooLargeError  an upload whose size or pixels pass a limit
     ├── ModelError         a bundled model file is missing, changed or failed to run
     ├── StoreError         the object store could not list, read or write
-    │   └── ObjectExistsError  a write that must not replace an object found one there
+    │   ├── ObjectExistsError  a write that must not replace an object found one there
+    │   └── StoreMissingError  the store's folder (or bucket) is not there: unmounted, moved
     ├── CatalogError       the catalog could not be read or written
     ├── QueryError         a search query is malformed (carries the position of the problem)
     ├── CursorError        a search cursor is malformed, or belongs to another query
@@ -45,6 +46,10 @@ class StoreError(PixlensError):
 
 class ObjectExistsError(StoreError):
     """An object already exists under the key that a no-overwrite write was given."""
+
+
+class StoreMissingError(StoreError):
+    """The store itself is missing (its folder unmounted or moved): nothing can be written to it."""
 
 
 class CatalogError(PixlensError):

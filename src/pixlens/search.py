@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import json
 import math
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,7 +74,9 @@ def decode_cursor(query: str, cursor: str) -> tuple[float, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         score, image_id, fingerprint = json.loads(raw)
-        place = (float(score), int(image_id))
+        if isinstance(score, bool) or isinstance(image_id, bool) or not isinstance(image_id, int):
+            raise TypeError("not a place")
+        place = (float(score), image_id)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise CursorError("malformed cursor: pass back the NextCursor of the previous page unchanged") from None
     if fingerprint != _fingerprint(query) or not math.isfinite(place[0]) or not 0 <= place[1] < 2**63:
@@ -119,7 +122,7 @@ class Searcher:
         if term.field == "has":
             return [HAS[value]] if value in HAS else []
         if term.field == "person":
-            return [f"{facets.PERSON}{person}" for person in self.people(term.value)]
+            return [f"{facets.PERSON}{person}" for person in self.people(unicodedata.normalize("NFC", term.value))]
         if value in FACE_WORDS:
             return [facets.FACES]
         found = set(self.taxonomy.resolve(term.value))

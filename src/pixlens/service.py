@@ -12,6 +12,7 @@ import io
 import logging
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -220,11 +221,13 @@ class Pixlens:
         return added, self.run([added.job] if added.job else [])
 
     def delete(self, key: str) -> bool:
-        """Remove an image: its file from the store, then its record, vectors, faces and thumbnail. False when
-        neither the store nor the catalog had it."""
-        had_file = self.store.stat(key) is not None
+        """Remove a catalogued image: its file from the store, then its record, vectors, faces and thumbnail.
+        False (nothing touched) when the catalog has no such image: other files of the store are not pixlens's."""
+        if self.catalog.get(key) is None:
+            return False
         self.store.delete(key)
-        return self.pipeline.forget([key]) > 0 or had_file
+        self.pipeline.forget([key])
+        return True
 
     def reanalyze(self, key: str) -> Job | None:
         """Mark an image pending again with every analyser to run (failed ones too); its job, or None when the
@@ -332,7 +335,8 @@ class Pixlens:
         return self.catalog.people()
 
     def name_person(self, person_id: int, name: str | None) -> bool:
-        return self.catalog.name_person(person_id, name)
+        """Name a person; the name is kept in Unicode's composed form (NFC), as ``person:`` queries look it up."""
+        return self.catalog.name_person(person_id, unicodedata.normalize("NFC", name) if name else None)
 
     def labels(self) -> list[tuple[str, int]]:
         return self.catalog.labels()

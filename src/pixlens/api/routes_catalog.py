@@ -16,16 +16,13 @@ from pixlens.store.names import printable
 
 router = APIRouter(prefix="/v1", responses=models.ERRORS)
 READ = [Depends(require("read"))]
-MAX_QUERY = 4096  # characters
 RECENT = 100  # failures listed by /v1/stats
 
 
 @router.get("/search", response_model=models.SearchAnswer, dependencies=READ, tags=["search"])
 def search(
     rt: RuntimeDep,
-    q: Annotated[
-        str, Query(max_length=MAX_QUERY, description="The query language of pixlens search; empty: every image")
-    ] = "",
+    q: Annotated[str, Query(description="The query language of pixlens search; empty: every image")] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="NextCursor of the previous page")] = None,
     facets: Annotated[bool, Query(description="Count labels, colours... over the whole result")] = True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from pixlens import shapes
 from pixlens.api import models
@@ -18,10 +20,18 @@ from pixlens.api.auth import require
 from pixlens.api.errors import ApiError, error_body, not_found
 from pixlens.api.runtime import Runtime
 from pixlens.api.uploads import key_from_filename
-from pixlens.errors import DecodeError, ObjectExistsError, PixlensError, StoreError, TooLargeError
+from pixlens.errors import (
+    DecodeError,
+    ObjectExistsError,
+    PixlensError,
+    StoreError,
+    StoreMissingError,
+    TooLargeError,
+)
 from pixlens.record import ImageRecord, Status
 from pixlens.store.names import printable
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/images", tags=["images"], responses=models.ERRORS)
 SUBRESOURCES = ("original", "thumbnail", "similar")
 
@@ -83,7 +93,11 @@ async def upload(
 ) -> Any:
     """Upload one or many images (multipart ``file`` parts, optional ``key`` fields in the same order)."""
     limits = rt.lens.settings.api
-    form = await request.form(max_files=limits.max_files, max_fields=limits.max_files + 16)
+    try:
+        form = await request.form(max_files=limits.max_files, max_fields=limits.max_files + 16)
+    except ClientDisconnect:  # nobody is left to answer: one line, no traceback
+        log.info("a client went away during its upload; nothing was stored")
+        return Response(status_code=400)
     try:
         files = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
         keys = [str(value) for value in form.getlist("key")]
@@ -119,6 +133,8 @@ def _store_one(rt: Runtime, part: UploadFile, key: str, rename: bool) -> dict[st
         return _rejected(key, 415, "not_an_image", str(exc))
     except ObjectExistsError:
         return _rejected(key, 409, "key_exists", f"{printable(key)} holds another image (on_conflict=fail)")
+    except StoreMissingError as exc:
+        return _rejected(key, 503, "store_unavailable", f"{exc}: nothing was written")
     except StoreError as exc:
         return _rejected(key, 400, "invalid_key", str(exc))
     rt.metrics.uploaded.inc()

@@ -3,7 +3,6 @@ named by the client's key (validated) or its file name (made safe), sniffed, the
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
 
@@ -13,7 +12,6 @@ from pixlens.api.errors import error_body
 
 UPLOAD_PATH = "/v1/images"
 FALLBACK_NAME = "upload"
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class BodyTooLargeError(Exception):
@@ -66,7 +64,9 @@ def key_from_filename(filename: str | None) -> str:
     """A store key from a client's file name: its last path part, without control characters (a file name
     is a suggestion, never a path into the store)."""
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("", unicodedata.normalize("NFC", name)).strip()
+    name = unicodedata.normalize("NFC", name)
+    # Control characters, and format characters (bidi overrides, zero widths) that make a name read as another.
+    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cf")).strip()
     if name in ("", ".", "..") or name.startswith("."):
         name = FALLBACK_NAME + (name if name.startswith(".") and len(name) > 1 else "")
     return name.encode("utf-8")[:255].decode("utf-8", "ignore")

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from pixlens.errors import DecodeError, ObjectExistsError, StoreError
+from pixlens.errors import DecodeError, ObjectExistsError, StoreError, StoreMissingError
 from pixlens.store.base import ObjectInfo, looks_like_image_name
 from pixlens.store.names import key_from_name, name_from_key, printable
 
 SNIFF_BYTES = 64
 UNREADABLE = "unreadable"
+_UMASK = os.umask(0o022)  # read once, at import (setting it back at once: os.umask has no read-only form)
+os.umask(_UMASK)
 PARTIAL_PREFIX = ".pixlens-"  # temporary copies: .pixlens-<pid>-<random>.part, short whatever the name
 
 
@@ -123,6 +125,8 @@ class LocalStore:
     ) -> ObjectInfo:
         """Write a temporary file beside the target with ``fill``, then give it the key's name."""
         target = self.path_of(key)
+        if not self.root.is_dir():  # never made again here: on an unmounted disk, that would be its mount point
+            raise StoreMissingError(f"the store folder {_text(self.root)} is missing (unmounted or moved?)")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             prefix = f"{PARTIAL_PREFIX}{os.getpid()}-"
@@ -146,7 +150,11 @@ class LocalStore:
         return self._info(key, target)
 
     def delete(self, key: str) -> None:
-        self.path_of(key).unlink(missing_ok=True)
+        path = self.path_of(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # a folder, a read-only disk...
+            raise StoreError(f"cannot delete {key}: {_explain(exc, path)}") from exc
 
 
 def _copy_regular(source: Path, temp: Path) -> None:
@@ -166,6 +174,7 @@ def _copy_regular(source: Path, temp: Path) -> None:
 
 
 def _copy_stream(stream: BinaryIO, temp: Path) -> None:
+    os.chmod(temp, 0o666 & ~_UMASK)  # as any file the user makes (mkstemp's are private)
     with temp.open("wb") as writer:
         shutil.copyfileobj(stream, writer, 1 << 20)
         writer.flush()
