@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -35,7 +38,15 @@ PAGE_HEADERS = {
 
 def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
     """The app; ``verify`` checks API keys (None: no keys, open)."""
+    threads = runtime.lens.settings.api.request_threads or runtime.lens.settings.cpu_count()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(2, threads)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="pixlens",
         version=__version__,
         docs_url=None,  # served below from the bundled Swagger UI, not from a CDN: pixlens works offline
@@ -69,8 +80,8 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
 
 def _health(app: FastAPI, runtime: Runtime) -> None:
     @app.get("/healthz", response_model=models.Health, tags=["status"])
-    def healthz() -> Any:
-        """Liveness: the process answers."""
+    async def healthz() -> Any:
+        """Liveness: the process answers (in the event loop: never queued behind slow requests)."""
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=models.Health, responses={503: {"model": models.Health}}, tags=["status"])
