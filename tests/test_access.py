@@ -206,6 +206,7 @@ def test_unsafe_keys_are_refused_with_the_reason(key: str, reason: str) -> None:
 
 def test_an_accepted_key_of_the_longest_kind_can_be_stored(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
+    store.ensure()
     source = tmp_path / "source.jpg"
     source.write_bytes(b"\xff\xd8\xff")
     for key in ("n" * 255, ("s" * 200 + "/") * 5 + "t" * 19, "\uf7ff.jpg"):

@@ -314,3 +314,18 @@ def test_a_malformed_query_is_echoed_escaped(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert "\x1b" not in done.stderr and "c\\x1b[31mat AND (" in done.stderr
+
+
+def test_a_missing_store_folder_is_never_made_again_by_a_write(tmp_path: Path) -> None:
+    """An unmounted disk leaves its mount point behind: a copy written there would hide under the disk."""
+    from pixlens.errors import StoreMissingError
+    from pixlens.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    store.ensure()
+    source = tmp_path / "a.png"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "store").rmdir()
+    with pytest.raises(StoreMissingError, match="missing"):
+        store.put_file("trip/a.png", source)
+    assert not (tmp_path / "store").exists()
