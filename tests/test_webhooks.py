@@ -508,3 +508,39 @@ def test_a_claimed_delivery_is_not_sent_by_another_sender(home: Path, receiver: 
     finally:
         first.close()
         second.close()
+
+
+def test_images_analysed_without_a_server_are_matched_later_and_once(tmp_path: Path, receiver: Receiver) -> None:
+    """The catalog notes each new analysis in the record's own transaction while saved searches exist: a process
+    that ends (or is killed) before matching loses no delivery, and a record written again unchanged is no match."""
+    store = tmp_path / "photos"
+    store.mkdir()
+    for name in PHOTOS:
+        shutil.copy(SAMPLES / name, store / name)
+    lens = make_lens(tmp_path / "home", analyzers=["labels"])
+    Webhooks(lens).add("cats", "cat", receiver.url)
+    lens.ingest([store])  # analysed; nothing matched them yet (as if the process were killed now)
+    lens.close()
+    again = make_lens(tmp_path / "home", analyzers=["labels"])
+    try:
+        assert sorted(again.catalog.unmatched()) == sorted(f"photos/{name}" for name in PHOTOS)
+        hooks = Webhooks(again)
+        assert hooks.match_waiting() == 2  # the two cats
+        assert again.catalog.unmatched() == [] and hooks.match_waiting() == 0
+        (store / ROCKET).touch()  # a new etag, the same content: written again, not analysed again
+        again.ingest([store])
+        assert again.catalog.unmatched() == []
+        assert sorted(row.image for row in again.catalog.deliveries()) == sorted(
+            f"photos/{n}" for n in (CAT, OTHER_CAT)
+        )
+    finally:
+        again.close()
+
+
+def test_without_saved_searches_nothing_waits_to_be_matched(tmp_path: Path) -> None:
+    lens = make_lens(tmp_path / "home", analyzers=["labels"])
+    try:
+        lens.ingest([SAMPLES / CAT])
+        assert lens.catalog.unmatched() == []
+    finally:
+        lens.close()

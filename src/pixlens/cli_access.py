@@ -201,7 +201,9 @@ def hooks_deliver(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Example: pixlens hooks deliver
     """
-    counts = Webhooks(_lens(ctx)).deliverer.run_due()
+    hooks = Webhooks(_lens(ctx))
+    hooks.match_waiting()  # images analysed by ingest, watch or reconcile since the last look
+    counts = hooks.deliverer.run_due()
     if as_json:
         _emit(counts)
     else:

@@ -156,11 +156,21 @@ class Webhooks:
 
         return self.on_analyzed([result.key for result in results if result.outcome is Outcome.ANALYZED])
 
+    def match_waiting(self, batch: int = 500) -> int:
+        """Match the images the catalog holds as analysed but not yet matched (written in the same transaction as
+        their records: none is missed across a crash); returns how many deliveries were queued."""
+        queued = 0
+        while keys := self.catalog.unmatched(batch):
+            queued += self.on_analyzed(keys)
+        return queued
+
     def on_analyzed(self, keys: list[str]) -> int:
-        """Run every saved query against these newly (re-)analysed images; queue a delivery for each match.
-        Returns how many were queued. A hook whose query no longer parses is logged and skipped."""
+        """Run every saved query against these newly (re-)analysed images; queue a delivery for each match, and
+        mark them matched, in one transaction. Returns how many were queued. A hook whose query no longer parses
+        is logged and skipped."""
         hooks = self.catalog.hooks() if keys else []
         if not hooks:
+            self.catalog.add_deliveries([], matched=keys)
             return 0
         searcher = self.lens.searcher()
         records: dict[str, dict[str, Any]] = {}
@@ -179,7 +189,7 @@ class Webhooks:
                         continue
                     records[key] = record.model_dump(mode="json")
                 queued.append(_delivery(hook, key, records[key], now))
-        self.catalog.add_deliveries(queued)
+        self.catalog.add_deliveries(queued, matched=keys)
         if queued:
             self.deliverer.notify()
         return len(queued)

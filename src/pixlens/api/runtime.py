@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from queue import Empty, Queue
+from queue import Queue
 
 from pixlens.api.metrics import Metrics
 from pixlens.pipeline import Job, Outcome, Result
@@ -22,7 +22,7 @@ THROUGHPUT_WINDOW = 60.0  # seconds over which throughput is measured
 DEPTH_EVERY = 1.0  # seconds a counted queue depth is reused
 RESTART_AFTER = 2.0  # seconds before the workers start again after a failure (doubling up to the max)
 RESTART_AFTER_MAX = 60.0
-MATCH_BATCH = 500  # analysed images matched against the saved searches at once
+MATCH_EVERY = 2.0  # seconds between looks for images waiting to be matched (also woken by each analysis)
 
 
 class Runtime:
@@ -37,10 +37,10 @@ class Runtime:
         self.metrics = Metrics(self.queue_depth)
         self.finished: collections.deque[float] = collections.deque()
         self.error: str | None = None  # why the workers stopped, when they did
-        # Told each batch of analysed keys (saved-search webhooks), in a thread of their own: matching never holds
-        # up the workers, and one call covers every image analysed meanwhile.
-        self.on_analyzed: list[Callable[[list[str]], object]] = []
-        self._analyzed: Queue[str] = Queue()
+        # Called in a thread of their own after images were analysed (and every few seconds): the saved-search
+        # matching, which reads the images waiting for it in the catalog. It never holds up the workers.
+        self.on_analyzed: list[Callable[[], object]] = []
+        self._analyzed = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._matcher: threading.Thread | None = None
@@ -62,18 +62,14 @@ class Runtime:
         self._helpers.append(threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True))
 
     def _tell_analyzed(self) -> None:
-        while not self.stop_event.is_set() or not self._analyzed.empty():
-            try:
-                keys = [self._analyzed.get(timeout=0.2)]
-            except Empty:
-                continue
-            while len(keys) < MATCH_BATCH and not self._analyzed.empty():
-                keys.append(self._analyzed.get_nowait())
+        while not self.stop_event.is_set():
+            self._analyzed.wait(MATCH_EVERY)
+            self._analyzed.clear()
             for callback in self.on_analyzed:
                 try:
-                    callback(keys)
+                    callback()
                 except Exception:
-                    log.exception("a callback for analysed images failed")
+                    log.exception("matching the analysed images failed (they wait in the catalog: tried again)")
 
     def _work(self) -> None:
         try:
@@ -125,8 +121,7 @@ class Runtime:
             self.metrics.analyzed.inc()
             with self._lock:
                 self.finished.append(now)
-            if self.on_analyzed:
-                self._analyzed.put(result.key)
+            self._analyzed.set()
             log.info("analysed %s", printable(result.key))
         elif result.outcome is Outcome.FAILED:
             self.metrics.failure(result.error)

@@ -67,7 +67,7 @@ def build(lens: Pixlens, verifier: Verifier | None, watch: bool) -> tuple[FastAP
     """The app and what runs behind it (workers, watcher, saved-search matching and webhook sending), not started."""
     runtime = Runtime(lens, watch=watch)
     hooks = Webhooks(lens)
-    runtime.on_analyzed.append(hooks.on_analyzed)
+    runtime.on_analyzed.append(hooks.match_waiting)
     runtime.also_run("pixlens-hooks", hooks.deliverer.run)
     return create_app(runtime, verifier), runtime
 

@@ -202,8 +202,11 @@ class Catalog(Protocol):
     def remove_hook(self, name: str) -> bool:
         """Remove a hook and its deliveries; False if there is no such hook."""
 
-    def add_deliveries(self, deliveries: Iterable[DeliveryRow]) -> None:
-        """Queue deliveries (in one transaction)."""
+    def unmatched(self, limit: int = 500) -> list[str]:
+        """Images analysed (written with a new analysis while saved searches existed) and not matched yet."""
+
+    def add_deliveries(self, deliveries: Iterable[DeliveryRow], matched: Iterable[str] = ()) -> None:
+        """Queue deliveries, and mark the ``matched`` images as matched, in one transaction."""
 
     def claim_deliveries(self, due_by: str, lease_until: str, limit: int) -> list[DeliveryRow]:
         """The pending deliveries due by ``due_by``, oldest due first, each moved to ``lease_until`` in the same

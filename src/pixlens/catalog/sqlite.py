@@ -35,7 +35,7 @@ from pixlens.catalog.postings import LOG_MIGRATION as POSTING_LOG_MIGRATION
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings, prune_log
 from pixlens.catalog.sets import Evaluation, Posting
-from pixlens.catalog.sqlite_access import HOOKS_MIGRATION, KEYS_MIGRATION, AccessTables
+from pixlens.catalog.sqlite_access import HOOKS_MIGRATION, KEYS_MIGRATION, MATCHES_MIGRATION, AccessTables
 from pixlens.catalog.sqlite_check import check_catalog
 from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
 from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
@@ -100,6 +100,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0009_hooks_and_deliveries", HOOKS_MIGRATION),
     ("0010_posting_log", POSTING_LOG_MIGRATION),
     ("0011_label_names_generation", LABEL_NAMES_MIGRATION),
+    ("0012_hook_matches", MATCHES_MIGRATION),
 ]
 
 
@@ -302,6 +303,8 @@ class SqliteCatalog:
 
     def _put_one(self, conn: sqlite3.Connection, record: ImageRecord) -> None:
         analyzed = record.Status is Status.ANALYZED
+        # Saved searches look at each analysis once: not at a record written again unchanged (a new etag only).
+        to_match = analyzed and self.access.hooks_exist(conn) and self.access.analysed_anew(conn, record)
         row = conn.execute(
             """INSERT INTO images (key, status, has_analysis, etag, sha256, phash, versions, record, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -336,6 +339,8 @@ class SqliteCatalog:
         text = text_of(record)
         if text:
             conn.execute("INSERT INTO text_fts (rowid, text) VALUES (?, ?)", (image_id, text))
+        if to_match:
+            self.access.note_analyzed(conn, image_id)
         conn.executemany(
             """INSERT INTO label_counts (label, images) VALUES (?, 1)
                ON CONFLICT(label) DO UPDATE SET images = images + 1""",
@@ -674,8 +679,11 @@ class SqliteCatalog:
     def remove_hook(self, name: str) -> bool:
         return self.access.remove_hook(name)
 
-    def add_deliveries(self, deliveries: Iterable[DeliveryRow]) -> None:
-        self.access.add_deliveries(deliveries)
+    def add_deliveries(self, deliveries: Iterable[DeliveryRow], matched: Iterable[str] = ()) -> None:
+        self.access.add_deliveries(deliveries, matched)
+
+    def unmatched(self, limit: int = 500) -> list[str]:
+        return self.access.unmatched(limit)
 
     def claim_deliveries(self, due_by: str, lease_until: str, limit: int) -> list[DeliveryRow]:
         return self.access.claim_deliveries(due_by, lease_until, limit)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pixlens.catalog.base import ApiKeyRow, DeliveryRow, HookRow
+from pixlens.record import ImageRecord
 
 KEYS_MIGRATION = """
     CREATE TABLE api_keys (
@@ -50,6 +51,12 @@ HOOKS_MIGRATION = """
     );
     CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
     CREATE INDEX deliveries_by_hook ON deliveries(hook_id);
+"""
+
+# Images analysed while saved searches exist, not yet matched against them: written in the transaction that writes
+# the record, so that a crash between the analysis and the matching loses no webhook delivery.
+MATCHES_MIGRATION = """
+    CREATE TABLE hook_matches (image_id INTEGER PRIMARY KEY);
 """
 
 _KEY_COLUMNS = "id, name, scope, prefix, sha256, created_at, last_used_at, revoked_at"
@@ -135,20 +142,51 @@ class AccessTables:
         return bool(self._write(work))
 
     # -- deliveries ----
-    def add_deliveries(self, deliveries: Iterable[DeliveryRow]) -> None:
+    @staticmethod
+    def hooks_exist(conn: sqlite3.Connection) -> bool:
+        return conn.execute("SELECT EXISTS (SELECT 1 FROM hooks)").fetchone()[0] == 1
+
+    @staticmethod
+    def analysed_anew(conn: sqlite3.Connection, record: ImageRecord) -> bool:
+        """Whether ``record`` (about to be written) holds another analysis than the catalog's."""
+        row = conn.execute(
+            "SELECT json_extract(record, '$.AnalyzedAt') FROM images WHERE key = ?", (record.ImageName,)
+        ).fetchone()
+        return row is None or row[0] != record.AnalyzedAt
+
+    @staticmethod
+    def note_analyzed(conn: sqlite3.Connection, image_id: int) -> None:
+        """In the record's own transaction: the image waits to be matched against the saved searches."""
+        conn.execute("INSERT OR IGNORE INTO hook_matches (image_id) VALUES (?)", (image_id,))
+
+    def unmatched(self, limit: int) -> list[str]:
+        rows = self._read(
+            """SELECT i.key FROM hook_matches AS m JOIN images AS i ON i.id = m.image_id
+               ORDER BY m.image_id LIMIT ?""",
+            (limit,),
+        )
+        return [row[0] for row in rows]
+
+    def add_deliveries(self, deliveries: Iterable[DeliveryRow], matched: Iterable[str] = ()) -> None:
         rows = [
             (d.id, d.hook_id, d.image, d.body, d.status, d.attempts, d.next_attempt_at, d.last_error, d.created_at)
             for d in deliveries
         ]
-        if rows:
-            self._write(
-                lambda conn: conn.executemany(
-                    """INSERT INTO deliveries
-                       (id, hook_id, image, body, status, attempts, next_attempt_at, last_error, created_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    rows,
-                )
+        keys = [(key,) for key in matched]
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                """INSERT INTO deliveries
+                   (id, hook_id, image, body, status, attempts, next_attempt_at, last_error, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                rows,
             )
+            conn.executemany("DELETE FROM hook_matches WHERE image_id = (SELECT id FROM images WHERE key = ?)", keys)
+            # images deleted meanwhile leave nothing to match
+            conn.execute("DELETE FROM hook_matches WHERE image_id NOT IN (SELECT id FROM images)")
+
+        if rows or keys:
+            self._write(work)
 
     def claim_deliveries(self, due_by: str, lease_until: str, limit: int) -> list[DeliveryRow]:
         def work(conn: sqlite3.Connection) -> list[DeliveryRow]:
