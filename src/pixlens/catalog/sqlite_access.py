@@ -144,7 +144,7 @@ class AccessTables:
     # -- deliveries ----
     @staticmethod
     def hooks_exist(conn: sqlite3.Connection) -> bool:
-        return conn.execute("SELECT EXISTS (SELECT 1 FROM hooks)").fetchone()[0] == 1
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM hooks)").fetchone()[0])
 
     @staticmethod
     def analysed_anew(conn: sqlite3.Connection, record: ImageRecord) -> bool:
