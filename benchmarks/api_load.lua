@@ -17,6 +17,13 @@ function init(args)
    end
    -- two threads running the same sequence would ask the same path at the same moment
    index = (offset or 0) * math.floor(#paths / 2)
+   -- the second argument: milliseconds each client pauses before its next request (a person at the page)
+   local pause = tonumber(args[2] or "0")
+   if pause > 0 then
+      function delay()
+         return pause
+      end
+   end
 end
 
 function request()
