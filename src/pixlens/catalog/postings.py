@@ -15,12 +15,12 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 from pyroaring import BitMap
 
-from pixlens.catalog.sets import Posting, ids_of
+from pixlens.catalog.sets import Posting, bitmap_of, ids_of
 
 UNIVERSE = ""  # the entry of every analysed image (no label is empty)
 SAVE_FROM = 20_000  # smaller postings are rebuilt from the index in a few milliseconds: not worth a write
@@ -276,12 +276,35 @@ def _caught_up(conn: sqlite3.Connection, entry: str, kept: tuple[int, Posting], 
     last: dict[int, float | None] = {}
     for image_id, confidence in rows:  # in order: an image's last change says whether it holds the entry now
         last[image_id] = confidence
+    return _applied(posting, last)
+
+
+def _applied(posting: Posting, last: dict[int, float | None]) -> Posting:
+    """``posting`` with each image of ``last`` taken out and, where its value is not None, put back with it: the
+    few changes merged into the sorted arrays (O(n) copies, no sort of the whole posting)."""
     touched = np.fromiter(last, np.uint32, len(last))
+    added = sorted((image_id, value) for image_id, value in last.items() if value is not None)
+    new_ids = np.fromiter((image_id for image_id, _ in added), np.uint32, len(added))
+    new_scores = np.fromiter((value for _, value in added), np.float64, len(added))
     keep = ~np.isin(posting.ids, touched, assume_unique=True)
-    present = [(image_id, value) for image_id, value in last.items() if value is not None]
-    ids = np.concatenate([posting.ids[keep], np.fromiter((i for i, _ in present), np.uint32, len(present))])
-    scores = np.concatenate([posting.scores[keep], np.fromiter((v for _, v in present), np.float64, len(present))])
-    return Posting.from_rows(ids, scores) if len(ids) else Posting.empty()
+    ids, scores = posting.ids[keep], posting.scores[keep]
+    at = np.searchsorted(ids, new_ids)
+    ids, scores = np.insert(ids, at, new_ids), np.insert(scores, at, new_scores)
+    kept_rank = ~np.isin(posting.ranked, touched, assume_unique=True)
+    ranked, ranked_scores = posting.ranked[kept_rank], posting.ranked_scores[kept_rank]
+    order = np.lexsort((-new_ids.astype(np.int64), -new_scores))  # rank order among the new ones
+    places = [_rank_place(ranked, ranked_scores, float(new_scores[i]), int(new_ids[i])) for i in order]
+    ranked = np.insert(ranked, places, new_ids[order])
+    ranked_scores = np.insert(ranked_scores, places, new_scores[order])
+    bitmap = (posting.bitmap - bitmap_of(touched)) | bitmap_of(new_ids)
+    return Posting(bitmap, ids, scores, ranked, ranked_scores)
+
+
+def _rank_place(ranked: np.ndarray[Any, Any], ranked_scores: np.ndarray[Any, Any], score: float, image: int) -> int:
+    """Where (score, image) goes in a rank order (score down, then id down)."""
+    first_tied = int(np.searchsorted(-ranked_scores, -score, side="left"))
+    past_tied = int(np.searchsorted(-ranked_scores, -score, side="right"))
+    return first_tied + int(np.count_nonzero(ranked[first_tied:past_tied] > image))
 
 
 def prune_log(conn: sqlite3.Connection) -> None:
