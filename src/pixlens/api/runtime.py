@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ THROUGHPUT_WINDOW = 60.0  # seconds over which throughput is measured
 DEPTH_EVERY = 1.0  # seconds a counted queue depth is reused
 RESTART_AFTER = 2.0  # seconds before the workers start again after a failure (doubling up to the max)
 RESTART_AFTER_MAX = 60.0
+ANALYSIS_NICENESS = 10  # added to the analysis threads' niceness (0 is a request thread's)
 MATCH_EVERY = 2.0  # seconds between looks for images waiting to be matched (also woken by each analysis)
 
 
@@ -72,6 +74,7 @@ class Runtime:
                     log.exception("matching the analysed images failed (they wait in the catalog: tried again)")
 
     def _work(self) -> None:
+        _yield_to_requests()
         try:
             self.lens.catalog.stats()  # opened (and migrated) before the first request needs it
             self.lens.pipeline.on_timing = self.metrics.timing  # loads the models
@@ -151,3 +154,13 @@ class Runtime:
             while self.finished and now - self.finished[0] > THROUGHPUT_WINDOW:
                 self.finished.popleft()
             return len(self.finished) / THROUGHPUT_WINDOW
+
+
+def _yield_to_requests() -> None:
+    """Lower this thread's priority, and so that of the threads it starts (decoding, the model runtimes' pools,
+    made when the models load here): requests go first, analysis takes the rest of the CPU. Linux sets it per
+    thread; elsewhere it stays as it is."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYSIS_NICENESS)
+    except (AttributeError, OSError):
+        log.debug("cannot lower the analysis threads' priority here")
