@@ -77,9 +77,11 @@ def decode_cursor(query: str, cursor: str) -> tuple[float, int]:
         if isinstance(score, bool) or isinstance(image_id, bool) or not isinstance(image_id, int):
             raise TypeError("not a place")
         place = (float(score), image_id)
+        if not math.isfinite(place[0]) or not 0 <= place[1] < 2**63:
+            raise ValueError("not a place")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise CursorError("malformed cursor: pass back the NextCursor of the previous page unchanged") from None
-    if fingerprint != _fingerprint(query) or not math.isfinite(place[0]) or not 0 <= place[1] < 2**63:
+    if fingerprint != _fingerprint(query):
         raise CursorError("this cursor belongs to another query: pass it back with the same q") from None
     return place
 
