@@ -467,3 +467,14 @@ def test_an_empty_query_is_every_image_newest_first(catalogued: Served) -> None:
     blank = catalogued.client.get("/v1/search", params={"q": "   ", "limit": 1000}).json()
     assert [hit["ImageName"] for hit in blank["Images"]] == [hit["ImageName"] for hit in everything["Images"]]
     assert everything["Facets"]["Labels"][0]["Count"] <= everything["Total"]
+
+
+def test_the_throughput_window_is_kept_short_without_anyone_reading_it(lens: Pixlens) -> None:
+    """A server nobody asks for /v1/stats must not keep a timestamp per image analysed for ever."""
+    from pixlens.api.runtime import Runtime
+    from pixlens.pipeline import Outcome, Result
+
+    runtime = Runtime(lens, watch=False)
+    runtime.finished.extend([0.0] * 1000)  # analysed long ago
+    runtime._done(Result("new.png", Outcome.ANALYZED))
+    assert len(runtime.finished) == 1

@@ -318,7 +318,7 @@ class Pixlens:
         """An image's record; each face of a named person carries the name as it is now (``PersonName``)."""
         record = self.catalog.get(key)
         if record is not None and any("PersonId" in face for face in record.FaceDetails):
-            names = {row.id: row.name for row in self.catalog.people() if row.name}
+            names = self.catalog.person_names(face["PersonId"] for face in record.FaceDetails if "PersonId" in face)
             for face in record.FaceDetails:
                 name = names.get(face.get("PersonId", -1))
                 if name is not None:

@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -290,16 +290,17 @@ class Deliverer:
         attempts = delivery.attempts + 1
         error = self.send(hook, delivery)
         after = max(moment, self.clock())
+        tried = replace(delivery, attempts=attempts, next_attempt_at=None, last_error=None)
         if error is None:
-            self.catalog.update_delivery(delivery.id, DELIVERED, attempts, None, None, iso(after))
+            self.catalog.update_delivery(replace(tried, status=DELIVERED, delivered_at=iso(after)))
             counts.delivered += 1
         elif attempts >= self.settings.max_attempts:
-            self.catalog.update_delivery(delivery.id, DEAD, attempts, None, error, None)
+            self.catalog.update_delivery(replace(tried, status=DEAD, last_error=error))
             counts.dead += 1
             log.warning("webhook %s: delivery %s of %s is dead: %s", hook.name, delivery.id, delivery.image, error)
         else:
             due = iso(after + self.backoff(attempts))
-            self.catalog.update_delivery(delivery.id, PENDING, attempts, due, error, None)
+            self.catalog.update_delivery(replace(tried, status=PENDING, next_attempt_at=due, last_error=error))
             counts.retrying += 1
 
     def send(self, hook: HookRow, delivery: DeliveryRow) -> str | None:

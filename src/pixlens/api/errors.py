@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pixlens.errors import CatalogError, CursorError, DecodeError, ObjectExistsError, PixlensError, QueryError
+from pixlens.errors import (
+    CatalogError,
+    CursorError,
+    DecodeError,
+    ObjectExistsError,
+    PixlensError,
+    QueryError,
+    StoreError,
+    StoreMissingError,
+    TooLargeError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +38,34 @@ CODES_BY_STATUS = {
     422: "bad_request",
     503: "not_ready",
 }
+
+
+# The library's errors as answers (Starlette picks the handler of the closest class: a TooLargeError is no
+# DecodeError here). A catalog error is logged: it is the server's trouble, not the client's.
+STATUS_OF_ERROR: dict[type[PixlensError], tuple[int, str]] = {
+    CursorError: (400, "invalid_cursor"),
+    ObjectExistsError: (409, "key_exists"),
+    TooLargeError: (413, "too_large"),
+    DecodeError: (415, "not_an_image"),
+    StoreMissingError: (503, "store_unavailable"),
+    StoreError: (400, "invalid_key"),
+    CatalogError: (503, "catalog_unavailable"),
+    PixlensError: (400, "bad_request"),
+}
+
+
+def status_of(exc: PixlensError) -> tuple[int, str]:
+    """The status and code the API answers an error with (that of its closest class in the table)."""
+    return next(STATUS_OF_ERROR[kind] for kind in type(exc).__mro__ if kind in STATUS_OF_ERROR)
+
+
+def _answer(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        if status >= 500:
+            log.error("%s on %s: %s", code, request.url.path, exc)
+        return JSONResponse(error_body(code, str(exc)), status)
+
+    return answer
 
 
 class ApiError(Exception):
@@ -54,26 +93,8 @@ def install(app: FastAPI) -> None:
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:
         return JSONResponse(error_body("invalid_query", exc.message, position=exc.position), 400)
 
-    @app.exception_handler(CursorError)
-    async def cursor_error(request: Request, exc: CursorError) -> JSONResponse:
-        return JSONResponse(error_body("invalid_cursor", str(exc)), 400)
-
-    @app.exception_handler(ObjectExistsError)
-    async def exists_error(request: Request, exc: ObjectExistsError) -> JSONResponse:
-        return JSONResponse(error_body("key_exists", str(exc)), 409)
-
-    @app.exception_handler(DecodeError)
-    async def decode_error(request: Request, exc: DecodeError) -> JSONResponse:
-        return JSONResponse(error_body("not_an_image", str(exc)), 415)
-
-    @app.exception_handler(CatalogError)
-    async def catalog_error(request: Request, exc: CatalogError) -> JSONResponse:
-        log.error("catalog error on %s: %s", request.url.path, exc)
-        return JSONResponse(error_body("catalog_unavailable", str(exc)), 503)
-
-    @app.exception_handler(PixlensError)
-    async def pixlens_error(request: Request, exc: PixlensError) -> JSONResponse:
-        return JSONResponse(error_body("bad_request", str(exc)), 400)
+    for kind, (status, code) in STATUS_OF_ERROR.items():
+        app.add_exception_handler(kind, _answer(status, code))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,16 +17,13 @@ from starlette.requests import ClientDisconnect
 from pixlens import shapes
 from pixlens.api import models
 from pixlens.api.auth import require
-from pixlens.api.errors import ApiError, error_body, not_found
+from pixlens.api.errors import ApiError, error_body, not_found, status_of
 from pixlens.api.runtime import Runtime
 from pixlens.api.uploads import key_from_filename
 from pixlens.errors import (
-    DecodeError,
     ObjectExistsError,
     PixlensError,
     StoreError,
-    StoreMissingError,
-    TooLargeError,
 )
 from pixlens.record import ImageRecord, Status
 from pixlens.store.names import printable
@@ -127,16 +124,10 @@ def _store_one(rt: Runtime, part: UploadFile, key: str, rename: bool) -> dict[st
             return _rejected(key, 415, "not_an_image", "the file is empty")
         part.file.seek(0)
         added = rt.lens.add(key, part.file, rename=rename)
-    except TooLargeError as exc:
-        return _rejected(key, 413, "too_large", str(exc))
-    except DecodeError as exc:
-        return _rejected(key, 415, "not_an_image", str(exc))
     except ObjectExistsError:
         return _rejected(key, 409, "key_exists", f"{printable(key)} holds another image (on_conflict=fail)")
-    except StoreMissingError as exc:
-        return _rejected(key, 503, "store_unavailable", f"{exc}: nothing was written")
-    except StoreError as exc:
-        return _rejected(key, 400, "invalid_key", str(exc))
+    except PixlensError as exc:  # not an image, too large, the store missing...: answered as the API answers them
+        return _rejected(key, *status_of(exc), str(exc))
     rt.metrics.uploaded.inc()
     if added.job is not None:
         rt.submit(added.job)

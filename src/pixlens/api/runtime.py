@@ -124,6 +124,7 @@ class Runtime:
             self.metrics.analyzed.inc()
             with self._lock:
                 self.finished.append(now)
+                self._forget_older_than(now - THROUGHPUT_WINDOW)
             self._analyzed.set()
             log.info("analysed %s", printable(result.key))
         elif result.outcome is Outcome.FAILED:
@@ -149,11 +150,14 @@ class Runtime:
 
     def throughput(self) -> float:
         """Images analysed per second over the last minute."""
-        now = time.monotonic()
         with self._lock:
-            while self.finished and now - self.finished[0] > THROUGHPUT_WINDOW:
-                self.finished.popleft()
+            self._forget_older_than(time.monotonic() - THROUGHPUT_WINDOW)
             return len(self.finished) / THROUGHPUT_WINDOW
+
+    def _forget_older_than(self, moment: float) -> None:
+        """Keeps ``finished`` to the window (also when nobody asks for the throughput)."""
+        while self.finished and self.finished[0] < moment:
+            self.finished.popleft()
 
 
 def _yield_to_requests() -> None:

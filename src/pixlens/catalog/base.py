@@ -161,6 +161,9 @@ class Catalog(Protocol):
     def people(self) -> list[PersonRow]:
         """The people that faces were clustered into, most faces first."""
 
+    def person_names(self, person_ids: Iterable[int]) -> dict[int, str]:
+        """The names of those of these people who have one."""
+
     def top_people(self, limit: int) -> list[tuple[int, str | None]]:
         """The ``limit`` people with the most faces: (number, name), cheaply (for facets)."""
 
@@ -212,16 +215,8 @@ class Catalog(Protocol):
         """The pending deliveries due by ``due_by``, oldest due first, each moved to ``lease_until`` in the same
         transaction, so that another sender (another process) does not take them meanwhile."""
 
-    def update_delivery(
-        self,
-        delivery_id: str,
-        status: str,
-        attempts: int,
-        next_attempt_at: str | None,
-        last_error: str | None,
-        delivered_at: str | None,
-    ) -> None:
-        """Record the outcome of an attempt to send a delivery."""
+    def update_delivery(self, delivery: DeliveryRow) -> None:
+        """Record how an attempt to send a delivery went: its status, attempts, next attempt, error, time."""
 
     def deliveries(self, hook: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         """The most recent deliveries (of one hook, by name), newest first."""

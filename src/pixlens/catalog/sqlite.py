@@ -553,6 +553,12 @@ class SqliteCatalog:
             kept = self._label_names = (generation, names)
         return kept[1]
 
+    def person_names(self, person_ids: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(person_ids))
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(f"SELECT id, name FROM people WHERE name IS NOT NULL AND id IN ({marks})", wanted)
+        return {person_id: name for person_id, name in rows}
+
     def top_people(self, limit: int) -> list[tuple[int, str | None]]:
         return [
             (pid, name)
@@ -688,16 +694,8 @@ class SqliteCatalog:
     def claim_deliveries(self, due_by: str, lease_until: str, limit: int) -> list[DeliveryRow]:
         return self.access.claim_deliveries(due_by, lease_until, limit)
 
-    def update_delivery(
-        self,
-        delivery_id: str,
-        status: str,
-        attempts: int,
-        next_attempt_at: str | None,
-        last_error: str | None,
-        delivered_at: str | None,
-    ) -> None:
-        self.access.update_delivery(delivery_id, status, attempts, next_attempt_at, last_error, delivered_at)
+    def update_delivery(self, delivery: DeliveryRow) -> None:
+        self.access.update_delivery(delivery)
 
     def deliveries(self, hook: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         return self.access.deliveries(hook, limit)

@@ -203,20 +203,12 @@ class AccessTables:
         result: list[DeliveryRow] = self._write(work)
         return result
 
-    def update_delivery(
-        self,
-        delivery_id: str,
-        status: str,
-        attempts: int,
-        next_attempt_at: str | None,
-        last_error: str | None,
-        delivered_at: str | None,
-    ) -> None:
+    def update_delivery(self, d: DeliveryRow) -> None:
         self._write(
             lambda conn: conn.execute(
                 """UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,
                    delivered_at = ? WHERE id = ?""",
-                (status, attempts, next_attempt_at, last_error, delivered_at, delivery_id),
+                (d.status, d.attempts, d.next_attempt_at, d.last_error, d.delivered_at, d.id),
             )
         )
 
