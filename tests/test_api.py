@@ -478,3 +478,12 @@ def test_the_throughput_window_is_kept_short_without_anyone_reading_it(lens: Pix
     runtime.finished.extend([0.0] * 1000)  # analysed long ago
     runtime._done(Result("new.png", Outcome.ANALYZED))
     assert len(runtime.finished) == 1
+
+
+def test_an_image_named_like_a_sub_resource_is_still_reached(fresh: Served) -> None:
+    data = png((12, 34, 56))
+    assert upload(fresh, ("x.png", data), keys=["trip/original"]).status_code == 202
+    fresh.wait_for("trip/original")
+    assert fresh.client.get("/v1/images/trip/original").json()["ImageName"] == "trip/original"  # its record
+    assert fresh.client.get("/v1/images/trip/original/original").content == data  # its bytes
+    assert fresh.client.get("/v1/images/trip/thumbnail").json()["code"] == "not_found"

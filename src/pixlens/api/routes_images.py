@@ -151,20 +151,24 @@ def _record(rt: Runtime, key: str) -> ImageRecord:
     return found
 
 
-def _sub(rt: Runtime, key: str, what: str) -> str | None:
-    """The key of ``.../{key}/{what}``; None when the whole path is an image's key itself (a file named like a
-    sub-resource, inside a folder named like an image: only possible where folders are prefixes, as on S3)."""
-    if rt.lens.show(key) is None and rt.lens.show(f"{key}/{what}") is not None:
+def _sub(rt: Runtime, key: str, what: str) -> ImageRecord | None:
+    """The record of the image ``.../{key}/{what}`` is about (one catalog read); None when the whole path is an
+    image's key itself (a file named like a sub-resource, inside a folder named like an image: only possible where
+    folders are prefixes, as on S3). 404 when neither is an image."""
+    found = rt.lens.catalog.get(key)
+    if found is None and rt.lens.catalog.get(f"{key}/{what}") is not None:
         return None
-    return key
+    if found is None:
+        raise not_found(f"no image {printable(key)!r} in the catalog")
+    return found
 
 
 @router.get("/{key:path}/original", dependencies=[Depends(require("read"))], responses=models.NOT_FOUND)
 def original(key: str, rt: RuntimeDep) -> Response:
     """The image's bytes, as stored."""
-    if _sub(rt, key, "original") is None:
+    found = _sub(rt, key, "original")
+    if found is None:
         return record(f"{key}/original", rt)  # type: ignore[return-value]
-    found = _record(rt, key)
     path_of = getattr(rt.lens.store, "path_of", None)
     if path_of is None:
         raise ApiError(501, "not_implemented", "originals are served from folder stores only")
@@ -190,9 +194,9 @@ def original(key: str, rt: RuntimeDep) -> Response:
 )
 def thumbnail(key: str, rt: RuntimeDep) -> Response:
     """The image's WebP thumbnail."""
-    if _sub(rt, key, "thumbnail") is None:
+    found = _sub(rt, key, "thumbnail")
+    if found is None:
         return record(f"{key}/thumbnail", rt)  # type: ignore[return-value]
-    found = _record(rt, key)
     if not found.Thumbnail:
         raise not_found(f"{printable(key)!r} has no thumbnail (not analysed yet, failed, or thumbnails are off)")
     home = Path(os.path.realpath(rt.lens.settings.home))
@@ -212,7 +216,6 @@ def similar(key: str, rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)
     """The images that look most like this one, best first."""
     if _sub(rt, key, "similar") is None:
         return record(f"{key}/similar", rt)
-    _record(rt, key)
     return {"Images": [shapes.similar(other, sim) for other, sim in rt.lens.similar(key, limit)]}
 
 

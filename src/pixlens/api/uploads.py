@@ -3,6 +3,7 @@ named by the client's key (validated) or its file name (made safe), sniffed, the
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from typing import Any
 
@@ -52,8 +53,6 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    import json
-
     body = json.dumps(error_body("too_large", f"request body larger than {limit:,} bytes")).encode()
     headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
