@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from tests.conftest import make_lens
 from tests.serving import Served, serve
 
@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow
 EXAMPLES = 25  # per operation and mode
 # Left out: "schema-valid requests are accepted". No schema can say which strings are well-formed queries,
 # cursors or image bytes; those answer 400 or 415 with a JSON error, which the other checks do verify.
+# Left out for multipart bodies only: "schema-violating requests are rejected". A form part carries text or bytes,
+# so a key mutated to null or a number arrives as the valid key "null" or "12"; nothing was violated on the wire.
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +41,14 @@ def test_no_server_errors_and_answers_match_the_schema(served: Served, mode: sch
     failures: list[str] = []
     for operation in operations:
         strategy = operation.as_strategy(generation_mode=mode)
+        excluded = [positive_data_acceptance]
+        if any(body.media_type.startswith("multipart/") for body in operation.body):
+            excluded.append(negative_data_rejection)
 
         @given(case=strategy)
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=served.url, excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(base_url=served.url, excluded_checks=excluded)
 
         try:
             check()
