@@ -77,6 +77,8 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGENET_CSV = ROOT / "src/pixlens/models/imagenet1k_classes.csv"
 COCO_TXT = ROOT / "src/pixlens/models/coco80_classes.txt"
 OUT_JSON = ROOT / "src/pixlens/analysis/data/taxonomy.json"
+OVERRIDES = ROOT / "src/pixlens/analysis/data/lexicon_overrides.txt"
+OVERRIDE_KINDS = ("parent+", "parent-", "word+", "word-")
 
 MIN_LEAVES = 6  # an unlisted ancestor must group at least this many model labels
 MIN_DEPTH = 6  # ... and lie at least this deep below "entity" (depth 0)
@@ -527,17 +529,12 @@ class Node:
     hypernyms: list[str]
 
 
-def build(wn: WordNet) -> dict[str, object]:
-    for into, lemma in MERGE.values():
-        wn.synset(into, lemma)
-    for off, lemma in ALLOW.items():
-        wn.synset(off, lemma)
-    for off in [*STOP, *NAME_OVERRIDES, *(x for edge in CUT | ADD for x in edge)]:
-        assert off in wn.synsets, f"unknown synset {off}"
+def canon(off: str) -> str:
+    return MERGE[off][0] if off in MERGE else off
 
-    def canon(off: str) -> str:
-        return MERGE[off][0] if off in MERGE else off
 
+def hypernym_graph(wn: WordNet) -> dict[str, Node]:
+    """Every noun synset with its hypernyms, after ``CUT``, ``ADD`` and ``MERGE``."""
     nodes: dict[str, Node] = {
         off: Node(off, ss.lemmas, [canon(h) for h in ss.hypernyms if (off, h) not in CUT])
         for off, ss in wn.synsets.items()
@@ -548,6 +545,17 @@ def build(wn: WordNet) -> dict[str, object]:
         extra = [h for h in nodes[off].hypernyms if h not in nodes[into].hypernyms and h != into]
         nodes[into].hypernyms.extend(extra)
         nodes[into].lemmas.extend(lem for lem in nodes[off].lemmas if lem not in nodes[into].lemmas)
+    return nodes
+
+
+def build(wn: WordNet, overrides: list[Override] | None = None) -> dict[str, object]:
+    for into, lemma in MERGE.values():
+        wn.synset(into, lemma)
+    for off, lemma in ALLOW.items():
+        wn.synset(off, lemma)
+    for off in [*STOP, *NAME_OVERRIDES, *(x for edge in CUT | ADD for x in edge)]:
+        assert off in wn.synsets, f"unknown synset {off}"
+    nodes = hypernym_graph(wn)
 
     # Model labels.
     imagenet: list[str] = []
@@ -716,6 +724,7 @@ def build(wn: WordNet) -> dict[str, object]:
                 if not is_binomial(lem, wn) and normalize(lem) not in taken_keys:
                     add_key(lem, name[k])
 
+    apply_parent_overrides(labels, overrides or [])
     return {
         "source": "WordNet 3.0",
         "categories": list(CATEGORIES),
@@ -726,6 +735,55 @@ def build(wn: WordNet) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class Override:
+    """One line of ``lexicon_overrides.txt``."""
+
+    kind: str  # parent+, parent-, word+, word-
+    subject: str
+    objects: tuple[str, ...]
+    reason: str
+    line: int
+
+
+def load_overrides(path: Path = OVERRIDES) -> list[Override]:
+    found: list[Override] = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip() or text.startswith("#"):
+            continue
+        parts = [part.strip() for part in text.split("|")]
+        if len(parts) != 4 or parts[0] not in OVERRIDE_KINDS or not all(parts):
+            raise SystemExit(f"{path}:{number}: expected KIND | SUBJECT | OBJECTS | REASON, got {text!r}")
+        objects = tuple(name.strip() for name in parts[2].split(";") if name.strip())
+        found.append(Override(parts[0], parts[1], objects, parts[3], number))
+    return found
+
+
+def apply_parent_overrides(labels: dict[str, dict[str, object]], overrides: list[Override]) -> None:
+    """``parent+``: the label and every label below it gain the parents and their ancestors (the lists stay
+    transitively closed); ``parent-``: a label with nothing below it loses one parent."""
+    for override in overrides:
+        if not override.kind.startswith("parent"):
+            continue
+        for name in (override.subject, *override.objects):
+            if name not in labels:
+                raise SystemExit(f"{OVERRIDES.name}:{override.line}: no label {name!r}")
+        below = [n for n, info in labels.items() if override.subject in info["parents"]]  # type: ignore[operator]
+        if override.kind == "parent-":
+            if below:
+                raise SystemExit(f"{OVERRIDES.name}:{override.line}: parent- applies to labels with nothing below")
+            own: list[str] = labels[override.subject]["parents"]  # type: ignore[assignment]
+            labels[override.subject]["parents"] = [p for p in own if p not in override.objects]
+            continue
+        for name in (override.subject, *below):
+            parents: list[str] = labels[name]["parents"]  # type: ignore[assignment]
+            for added in override.objects:
+                for parent in (added, *labels[added]["parents"]):  # type: ignore[misc]
+                    if parent not in parents and parent != name:
+                        parents.append(parent)
+            parents.sort(key=lambda parent: -len(labels[parent]["parents"]))  # type: ignore[arg-type]  # nearest first
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
@@ -734,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.wordnet / "data.noun").is_file():
         print(f"no WordNet at {args.wordnet}: run scripts/install-wordnet.sh", file=sys.stderr)
         return 1
-    data = build(load_wordnet(args.wordnet))
+    data = build(load_wordnet(args.wordnet), load_overrides())
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Build ``src/pixlens/analysis/data/lexicon.json.gz``: every English noun of WordNet 3.0 -> the labels it finds.
+
+Run by hand, from the repository root, after ``scripts/build_taxonomy.py`` (the labels come from its output) and
+whenever the rules below or ``lexicon_overrides.txt`` change; commit the result::
+
+    scripts/install-wordnet.sh          # as root; Debian's wordnet-base: /usr/share/wordnet
+    python3 scripts/build_lexicon.py    # --wordnet DIR / --out FILE to override
+
+Only the standard library; deterministic (the same inputs give the same bytes).
+
+What a word finds
+    Each sense of a noun lemma (all of ``index.noun``, about 117,000 lemmas) finds every label whose synset is the
+    sense itself or lies below it (all hypernyms followed, as for the taxonomy): ``flower`` -> Daisy and the other
+    flowers, ``instrument`` -> the musical instruments. Only when no sense of a word has a label at or below it,
+    a sense finds the label just above it, less strongly (a sedan is a car), unless that label is a top group of
+    the taxonomy (a pet is not "every animal", a beach not "every landform"), or Person from any depth (a
+    carpenter is a person); never a label further up (a kitten is not "every mammal"). Labels
+    found through a label that is itself found are left out: its index entry already holds them (``animal`` is one
+    read, not 398).
+
+How strongly
+    A sense weighs by how often it was tagged in WordNet's semantic concordance (``cntlist.rev``), the most
+    frequent sense 1.0 and the rarest 0.5: ``bug`` is an insect (1.0) before it is a hidden microphone (0.63). A
+    label found above a sense weighs ``BROADER`` times that. A label's own name or alias weighs 1.0. Search ranks
+    an image by its confidence times this weight, so the most specific and most common meaning comes first.
+
+Word forms
+    The lemmas, their plurals (regular rules and the irregular plurals of ``noun.exc``), British and American
+    spellings of each other (``SPELLINGS``: colour/color, tyre/tire, aeroplane/airplane...), and the label names
+    and aliases of the taxonomy. Keys are normalised like ``pixlens.analysis.taxonomy.normalize``.
+
+Overrides
+    ``word+`` and ``word-`` lines of ``lexicon_overrides.txt`` (one reviewed file, a reason on every line) add or
+    remove labels for a word and its plurals, at weight 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from build_taxonomy import (
+    OUT_JSON,
+    Node,
+    WordNet,
+    canon,
+    hypernym_graph,
+    is_binomial,
+    load_overrides,
+    load_wordnet,
+    normalize,
+    plurals,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "src/pixlens/analysis/data/lexicon.json.gz"
+
+BROADER = 0.7  # weight of a label found above a sense, relative to one found at or below it
+UP_ANY_DEPTH = ("Person",)  # labels that words from any depth below find (carpenter, bride, soldier)
+MIN_SENSE_WEIGHT = 0.5
+
+# (British, American) spelling pairs, applied to whole words and word endings.
+SPELLINGS: list[tuple[str, str]] = [
+    ("aeroplane", "airplane"),
+    ("tyre", "tire"),
+    ("grey", "gray"),
+    ("pyjamas", "pajamas"),
+    ("moustache", "mustache"),
+    ("aluminium", "aluminum"),
+    ("doughnut", "donut"),
+    ("jewellery", "jewelry"),
+    ("plough", "plow"),
+    ("cheque", "check"),
+    ("kerb", "curb"),
+    ("mould", "mold"),
+    ("storey", "story"),
+    ("programme", "program"),
+    ("axe", "ax"),
+    ("cosy", "cozy"),
+]
+ENDINGS: list[tuple[str, str]] = [
+    ("our", "or"),  # colour, harbour, neighbour
+    ("tre", "ter"),  # theatre, centre, metre
+    ("logue", "log"),  # catalogue, dialogue
+    ("ence", "ense"),  # licence, defence
+]
+
+
+def spelling_variants(word: str) -> set[str]:
+    """The other spellings of a normalised word, British <-> American (only where a rule applies)."""
+    found: set[str] = set()
+    tokens = word.split(" ")
+    for i, token in enumerate(tokens):
+        for british, american in SPELLINGS:
+            for a, b in ((british, american), (american, british)):
+                if token == a:
+                    found.add(" ".join([*tokens[:i], b, *tokens[i + 1 :]]))
+        for british, american in ENDINGS:
+            for a, b in ((british, american), (american, british)):
+                if token.endswith(a) and len(token) > len(a) + 2:
+                    found.add(" ".join([*tokens[:i], token[: -len(a)] + b, *tokens[i + 1 :]]))
+    return found
+
+
+def sense_counts(wn_dir: Path) -> dict[str, dict[int, int]]:
+    """lemma -> sense number (1-based, as in index.noun) -> times tagged in the semantic concordance."""
+    counts: dict[str, dict[int, int]] = defaultdict(dict)
+    for line in (wn_dir / "cntlist.rev").read_text(encoding="utf-8").splitlines():
+        key, number, tagged = line.split()
+        lemma, _, rest = key.partition("%")
+        if rest.startswith("1:"):  # nouns
+            counts[lemma.lower()][int(number)] = int(tagged)
+    return counts
+
+
+def sense_weights(n: int, counts: dict[int, int]) -> list[float]:
+    """Weight of each of ``n`` senses: tag counts, ties (mostly never tagged) broken by WordNet's sense order."""
+    frequency = [counts.get(i + 1, 0) + 1 / (i + 1) for i in range(n)]
+    top = max(frequency)
+    return [MIN_SENSE_WEIGHT + (1 - MIN_SENSE_WEIGHT) * f / top for f in frequency]
+
+
+class Graph:
+    def __init__(self, nodes: dict[str, Node], label_of: dict[str, str], parents: dict[str, list[str]]) -> None:
+        self.nodes = nodes
+        self.label_of = label_of  # synset offset -> label name
+        self.parents = parents  # label -> its parent labels (taxonomy)
+        self.below: dict[str, set[str]] = defaultdict(set)  # synset -> labels at or below it
+        for offset, label in label_of.items():
+            self.below[offset].add(label)
+            for ancestor in self.ancestors(offset):
+                self.below[ancestor].add(label)
+        # The top groups of the taxonomy (Animal, Structure, Geological Formation...): too broad to be what a word
+        # just below them means (a pet is no "every animal", a beach no "every landform").
+        self.groups = {name for name, own in parents.items() if not own and any(name in p for p in parents.values())}
+        offsets = self.offsets
+        for label in label_of.values():  # parent+ and parent- overrides: the taxonomy decides
+            for parent in parents[label]:
+                if parent in offsets:
+                    self.below[offsets[parent]].add(label)
+        for parent, offset in offsets.items():
+            for label in [label for label in self.below[offset] if label != parent]:
+                if parent not in parents[label]:
+                    self.below[offset].discard(label)
+
+    @property
+    def offsets(self) -> dict[str, str]:
+        return {label: offset for offset, label in self.label_of.items()}
+
+    def ancestors(self, offset: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.nodes[offset].hypernyms)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.nodes[current].hypernyms)
+        return seen
+
+    def covering(self, labels: set[str]) -> set[str]:
+        """The labels of a set whose parents are not in it: their index entries hold all the others."""
+        return {label for label in labels if not any(parent in labels for parent in self.parents[label])}
+
+    def down(self, offset: str) -> set[str]:
+        """Labels at or below a sense."""
+        return self.covering(self.below.get(offset, set()))
+
+    def up(self, offset: str, commonest: bool) -> set[str]:
+        """Labels just above a sense (a sedan is a car), or any way above for ``UP_ANY_DEPTH`` when it is the word's
+        commonest sense (a carpenter is a person; a pet, "a special loved one" only in its second sense, is not);
+        none for proper names (Crane the writer is no person to search for)."""
+        if all(lemma[:1].isupper() for lemma in self.nodes[offset].lemmas):
+            return set()
+        parents = {self.label_of[h] for h in self.nodes[offset].hypernyms if h in self.label_of}
+        if parents:
+            return parents - self.groups
+        if not commonest:
+            return set()
+        ancestors = self.ancestors(offset)
+        return {label for label in UP_ANY_DEPTH if self.offsets[label] in ancestors}
+
+
+def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, object]) -> dict[str, object]:
+    labels: dict[str, dict[str, object]] = taxonomy["labels"]  # type: ignore[assignment]
+    nodes = hypernym_graph(wn)
+    label_of = {str(info["wnid"])[1:]: name for name, info in labels.items() if info["wnid"]}
+    parents = {name: list(info["parents"]) for name, info in labels.items()}  # type: ignore[call-overload]
+    graph = Graph(nodes, label_of, parents)
+
+    words: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def add(word: str, found: dict[str, float]) -> None:
+        mine = words[word]
+        for label, weight in found.items():
+            mine[label] = max(mine.get(label, 0.0), round(weight, 2))
+
+    lemma_keys: set[str] = set()
+    for lemma, offsets in wn.senses.items():
+        if is_binomial(lemma, wn) or not any(ch.isalpha() for ch in lemma):
+            continue
+        key = normalize(lemma)
+        lemma_keys.add(key)
+        weights = sense_weights(len(offsets), counts.get(lemma, {}))
+        senses = [(canon(offset), weight) for offset, weight in zip(offsets, weights, strict=True)]
+        # Where some sense has labels at or below it, the word means those: the senses that would only climb
+        # to a label above (dog, "an unattractive woman" -> Person) are left out.
+        down = [(graph.down(offset), weight) for offset, weight in senses]
+        if any(found for found, _ in down):
+            for found, weight in down:
+                add(key, dict.fromkeys(found, weight))
+        else:
+            for offset, weight in senses:
+                add(key, dict.fromkeys(graph.up(offset, weight == 1.0), weight * BROADER))
+    for name, info in labels.items():
+        for word in (name, *info["aliases"]):  # type: ignore[misc]
+            add(normalize(word), {name: 1.0})
+            lemma_keys.add(normalize(word))
+
+    # Plurals and other spellings find what their word finds, unless they are words of their own: then both.
+    for key in sorted(lemma_keys):
+        found = dict(words.get(key, {}))
+        if not found:
+            continue
+        for form in sorted(plurals(key, wn) | spelling_variants(key)):
+            add(form, found)
+            for plural in plurals(form, wn) if form not in lemma_keys else ():
+                add(plural, found)
+
+    overrides = load_overrides()
+    for override in overrides:
+        if not override.kind.startswith("word"):
+            continue
+        for name in override.objects:
+            if name not in labels:
+                raise SystemExit(f"lexicon_overrides.txt:{override.line}: no label {name!r}")
+        key = normalize(override.subject)
+        for form in sorted({key, *plurals(key, wn)}):
+            if override.kind == "word+":
+                add(form, dict.fromkeys(override.objects, 1.0))
+            else:
+                for name in override.objects:
+                    words[form].pop(name, None)
+
+    names = sorted(labels)
+    number = {name: i for i, name in enumerate(names)}
+    table: dict[str, list[list[float]]] = {}
+    for word in sorted(words):
+        found = words[word]
+        if found:
+            ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+            table[word] = [[number[label], weight] for label, weight in ranked]
+    return {"source": "WordNet 3.0", "labels": names, "words": table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    if not (args.wordnet / "data.noun").is_file():
+        print(f"no WordNet at {args.wordnet}: run scripts/install-wordnet.sh", file=sys.stderr)
+        return 1
+    taxonomy = json.loads(OUT_JSON.read_text(encoding="utf-8"))
+    data = build(load_wordnet(args.wordnet), sense_counts(args.wordnet), taxonomy)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    args.out.write_bytes(gzip.compress(text, compresslevel=9, mtime=0))
+    words: dict[str, object] = data["words"]  # type: ignore[assignment]
+    print(f"wrote {args.out} ({len(words)} words, sha256 {hashlib.sha256(text).hexdigest()[:12]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
