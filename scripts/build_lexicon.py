@@ -213,9 +213,9 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
         # Where some sense has labels at or below it, the word means those: the senses that would only climb
         # to a label above (dog, "an unattractive woman" -> Person) are left out.
         down = [(graph.down(offset), weight) for offset, weight in senses]
-        if any(found for found, _ in down):
-            for found, weight in down:
-                add(key, dict.fromkeys(found, weight))
+        if any(labels_below for labels_below, _ in down):
+            for labels_below, weight in down:
+                add(key, dict.fromkeys(labels_below, weight))
         else:
             for offset, weight in senses:
                 add(key, dict.fromkeys(graph.up(offset, weight == 1.0), weight * BROADER))
@@ -226,13 +226,13 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
 
     # Plurals and other spellings find what their word finds, unless they are words of their own: then both.
     for key in sorted(lemma_keys):
-        found = dict(words.get(key, {}))
-        if not found:
+        own = dict(words.get(key, {}))
+        if not own:
             continue
         for form in sorted(plurals(key, wn) | spelling_variants(key)):
-            add(form, found)
+            add(form, own)
             for plural in plurals(form, wn) if form not in lemma_keys else ():
-                add(plural, found)
+                add(plural, own)
 
     overrides = load_overrides()
     for override in overrides:
@@ -253,9 +253,8 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
     number = {name: i for i, name in enumerate(names)}
     table: dict[str, list[list[float]]] = {}
     for word in sorted(words):
-        found = words[word]
-        if found:
-            ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+        if words[word]:
+            ranked = sorted(words[word].items(), key=lambda item: (-item[1], item[0]))
             table[word] = [[number[label], weight] for label, weight in ranked]
     return {"source": "WordNet 3.0", "labels": names, "words": table}
 
