@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pixlens.analysis.taxonomy import Taxonomy
-from pixlens.catalog.base import Hit, Resolver
+from pixlens.catalog.base import Hit, Resolver, weighted
 from pixlens.catalog.facets import MODERATION
 from pixlens.catalog.sqlite import SqliteCatalog
 from pixlens.catalog.sqlplan import term_sql
@@ -169,7 +169,7 @@ class RowSetCatalog(SqliteCatalog):
         if after is not None:
             raise NotImplementedError("the previous evaluation had no cursors")
         if isinstance(query, Term):
-            sql, params = term_sql(query, resolve(query))
+            sql, params = term_sql(query, list(weighted(resolve(query))))
             rows = self._read(
                 f"{sql} ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset",
                 {**params, "limit": limit, "offset": offset},
@@ -183,13 +183,13 @@ class RowSetCatalog(SqliteCatalog):
 
     def count(self, query: Node, resolve: Resolver) -> int:
         if isinstance(query, Term):
-            sql, params = term_sql(query, resolve(query))
+            sql, params = term_sql(query, list(weighted(resolve(query))))
             return int(self._read(f"SELECT COUNT(*) FROM ({sql})", params)[0][0])
         return len(self._rows(query, resolve)[0])
 
     def _rows(self, node: Node, resolve: Resolver) -> tuple[Any, Any]:
         if isinstance(node, Term):
-            rows = self._read(*term_sql(node, resolve(node)))
+            rows = self._read(*term_sql(node, list(weighted(resolve(node)))))
             ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
             scores = np.fromiter((row[1] for row in rows), np.float64, len(rows))
             order = np.argsort(ids, kind="stable")

@@ -35,6 +35,7 @@ __all__ = [
     "Node",
     "Not",
     "Or",
+    "Some",
     "Term",
     "parse",
     "terms",
@@ -121,7 +122,20 @@ class Or:
             raise ValueError("Or needs at least two operands")
 
 
-Node = Term | Not | And | Or
+@dataclasses.dataclass(frozen=True)
+class Some:
+    """Images that match at least one operand, ranked by how many match and how well: the score is the mean of
+    every operand's score, 0 where it does not match. What free text (``a dog on a beach``) is read as; the
+    query language has no syntax for it."""
+
+    operands: tuple[Node, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.operands) < 2:
+            raise ValueError("Some needs at least two operands")
+
+
+Node = Term | Not | And | Or | Some
 
 
 # --- tokens -----------------------------------------------------------------------------------------------
@@ -446,6 +460,8 @@ def to_string(node: Node) -> str:
     if isinstance(node, Not):
         inner = to_string(node.operand)
         return f"NOT ({inner})" if isinstance(node.operand, And | Or) else f"NOT {inner}"
+    if isinstance(node, Some):
+        raise ValueError("free text has no form in the query language")
     if isinstance(node, And):
         return " AND ".join(f"({to_string(op)})" if isinstance(op, And | Or) else to_string(op) for op in node.operands)
     return " OR ".join(f"({to_string(op)})" if isinstance(op, Or) else to_string(op) for op in node.operands)

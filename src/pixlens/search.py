@@ -1,8 +1,10 @@
 """Search: query text -> parsed query -> index entries through the taxonomy -> catalog query.
 
-A word names labels through the taxonomy (any case, plurals, synonyms: "cars" and "automobile" -> Car). Parents
-need no expansion: the index holds every image's labels *and* their parents, so "vehicle" is one index read that
-finds cars, buses and bicycles. A word that the taxonomy does not know may still be a label in the catalog.
+A word names labels through the lexicon (every English noun of WordNet, then a sentence model: "cars",
+"automobile" -> Car, "flower" -> Daisy, "kitten" -> Cat), each with a weight that scales the confidences it ranks
+by. Parents need no expansion: the index holds every image's labels *and* their parents, so "vehicle" is one index
+read that finds cars, buses and bicycles. A word that the lexicon does not know may still be a label in the
+catalog. A query that is not meant in the query language is read as free text (``freetext.py``).
 
 Fields name the other facets (``catalog/facets.py``): ``category:``, ``color:``, ``text:`` (full text),
 ``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``has:text`` / ``has:faces``,
@@ -22,13 +24,15 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pixlens import freetext
 from pixlens.analysis.colors import SIMPLIFIED_COLORS
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import facets
-from pixlens.catalog.base import Catalog, Hit
+from pixlens.catalog.base import Catalog, Hit, Resolved
 from pixlens.catalog.sqlplan import TEXT
 from pixlens.errors import CursorError, QueryError
-from pixlens.query import And, Node, Not, Or, Term, parse, terms
+from pixlens.lexicon import Lexicon
+from pixlens.query import And, Node, Not, Term, parse, terms
 
 SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is", "has"})
 HAS = {"text": facets.HAS_TEXT, "faces": facets.FACES, "face": facets.FACES}  # has:text, has:faces
@@ -99,17 +103,19 @@ class Searcher:
         people: Callable[[str], list[int]] | None = None,
         unsafe_from: float = 50.0,
         hide_unsafe: bool = False,
+        lexicon: Lexicon | None = None,
     ) -> None:
         self.catalog = catalog
         self.taxonomy = taxonomy
+        self.lexicon = lexicon or Lexicon.load()
         self.people = people or (lambda name: [])
         self.unsafe_from = unsafe_from
         self.hide_unsafe = hide_unsafe
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
         self._categories = {category.casefold(): category for category in taxonomy.categories}
 
-    def resolve(self, term: Term) -> list[str]:
-        """The index entries one term matches."""
+    def resolve(self, term: Term) -> Resolved:
+        """The index entries one term matches; label words with the weight of what they mean (see lexicon.py)."""
         value = term.value.casefold()
         if term == NOTHING:
             return []
@@ -127,22 +133,32 @@ class Searcher:
             return [f"{facets.PERSON}{person}" for person in self.people(unicodedata.normalize("NFC", term.value))]
         if value in FACE_WORDS:
             return [facets.FACES]
-        found = set(self.taxonomy.resolve(term.value))
+        found: dict[str, float] = {}
+        for match in self.lexicon.lookup(term.value):
+            found[match.label] = max(found.get(match.label, 0.0), match.weight)
         own = self._catalog_labels.get(value)
         if own is not None:
-            found.add(own)
-        return sorted(found)
+            found[own] = 1.0
+        return found
+
+    def _names(self, words: str) -> bool:
+        """Whether words are one name: a WordNet noun that finds labels, or a label of the catalog."""
+        return self.lexicon.knows(words) or words.casefold() in self._catalog_labels
+
+    def _finds(self, word: str) -> bool:
+        return word.casefold() in FACE_WORDS or bool(self.resolve(Term(word)))
 
     def search(self, text: str, limit: int = 20, offset: int = 0, cursor: str | None = None) -> SearchResult:
         """Parse and run a query; a page starts ``offset`` hits after the ``cursor`` (a previous page's
         ``next_cursor``) or the top. Raises QueryError for a malformed query, CursorError for a bad cursor."""
         after = decode_cursor(text, cursor) if cursor else None
-        node = self.parse(text)
+        node, dropped = self.read(text)
         hits, total = self.catalog.page(node, self.resolve, limit=limit + 1, offset=offset, after=after)
         more, hits = len(hits) > limit, hits[:limit]
         last = hits[-1].place if more and hits else None
         following = encode_cursor(text, last) if last is not None else None
-        return SearchResult(text, hits, total, self.unknown(node), following)
+        unknown = self.unknown(node) | {word: self.suggest(Term(word)) for word in dropped}
+        return SearchResult(text, hits, total, unknown, following)
 
     def unknown(self, node: Node) -> dict[str, list[str]]:
         """The terms of a parsed query that match no index entry, with suggestions."""
@@ -150,8 +166,26 @@ class Searcher:
 
     def parse(self, text: str) -> Node:
         """The query as the catalog runs it (``plan``ned). Raises QueryError, with the query, for a malformed one."""
+        return self.read(text)[0]
+
+    def read(self, text: str) -> tuple[Node, list[str]]:
+        """The query as the catalog runs it, in the query language or as free text (``freetext.py``), and the
+        words of free text that find nothing (left out). Raises QueryError, with the query, for a malformed one."""
+        if not text.strip():
+            return self.plan(EVERYTHING), []
         try:
-            return self.plan(EVERYTHING if not text.strip() else parse(text, SEARCH_FIELDS))
+            tree: Node | None = parse(text, SEARCH_FIELDS)
+            error = None
+        except QueryError as exc:
+            tree, error = None, QueryError(exc.message, text, exc.position)
+        free = freetext.read(text, self._names, self._finds, structured=tree is not None)
+        if free is not None:
+            return self.plan(free.node), free.unknown
+        if tree is None:
+            assert error is not None
+            raise error from None
+        try:
+            return self.plan(tree), []
         except QueryError as exc:
             raise QueryError(exc.message, text, exc.position) from None
 
@@ -202,7 +236,7 @@ class Searcher:
         if isinstance(node, Not):
             return Not(self._rewrite(node.operand))
         rewritten = tuple(self._rewrite(operand) for operand in node.operands)
-        return And(rewritten) if isinstance(node, And) else Or(rewritten)
+        return type(node)(rewritten)
 
     def _unsafe(self) -> Term:
         return Term(UNSAFE, field="moderation", op=">=", threshold=self.unsafe_from)

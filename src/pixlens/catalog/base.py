@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -99,8 +99,17 @@ class DeliveryRow:
     delivered_at: str | None
 
 
-# Turns one query term into the index entries it must match (label names, or "category:<Name>").
-Resolver = Callable[[Term], list[str]]
+# Turns one query term into the index entries it must match (label names, or "category:<Name>"), each either
+# plain or with a weight 0-1 that scales its confidences in the ranking (a word's rarer meaning ranks lower).
+Resolved = Sequence[str] | Mapping[str, float]
+Resolver = Callable[[Term], Resolved]
+
+
+def weighted(resolved: Resolved) -> dict[str, float]:
+    """Entries with their weights (1.0 where none is given)."""
+    if isinstance(resolved, Mapping):
+        return dict(resolved)
+    return dict.fromkeys(resolved, 1.0)
 
 
 class Catalog(Protocol):

@@ -129,20 +129,29 @@ class Postings:
         self._flights: Flights[tuple[Posting, bool]] = Flights()  # one load per (entry, generation) at a time
 
     def term(
-        self, conn: sqlite3.Connection, entries: list[str], op: str | None, threshold: float | None
+        self,
+        conn: sqlite3.Connection,
+        entries: list[str],
+        op: str | None,
+        threshold: float | None,
+        weights: tuple[float, ...] | None = None,
     ) -> tuple[Posting, list[tuple[str, int, Posting]]]:
-        """The posting of a term: the best of its entries, within its threshold (and what to save, as ``get``)."""
+        """The posting of a term: the best of its entries, within its threshold, each entry's scores times its
+        weight when weights are given (and what to save, as ``get``)."""
         found, built = self.get(conn, entries)
-        if len(found) == 1 and (op is None or threshold is None):
+        if len(found) == 1 and (op is None or threshold is None) and weights is None:
             return found[0], built
-        key = (tuple(entries), op, threshold)
+        key = (tuple(entries), op, threshold, weights)
         with self._lock:
             kept = self._terms.get(key)
         if kept is not None and all(old is new for old, new in zip(kept[0], found, strict=True)):
             return kept[1], built
         posting = Posting.best_of(found)
         if op is not None and threshold is not None:
-            posting = posting.within(op, threshold)
+            posting = posting.within(op, threshold)  # the threshold is on confidences, as the records hold them
+        if weights is not None:
+            scaled = Posting.best_of([p.scaled(w) for p, w in zip(found, weights, strict=True)])
+            posting = scaled.restricted(posting.bitmap) if len(scaled) != len(posting) else scaled
         with self._lock:
             self._terms[key] = (found, posting)
             while len(self._terms) > TERMS_KEPT:

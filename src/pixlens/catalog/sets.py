@@ -6,8 +6,9 @@ hundreds of thousands of images. Only then are scores computed, for the hits alo
 every hit's score (``dog AND NOT cat``, or any single term once unsafe images are left out), a page is read
 off that term's rank order, checking membership in the hits, without scoring the rest.
 
-The score of a hit is the mean of its positive operands' scores (an OR's score is its best operand's); NOT
-operands add no score. Ties rank the newest (highest) id first, like the index order of a single term.
+The score of a hit is the mean of its positive operands' scores (an OR's score is its best operand's; free
+text's, :class:`~pixlens.query.Some`, the mean over all its words, 0 for a word the image lacks); NOT operands add
+no score. Ties rank the newest (highest) id first, like the index order of a single term.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap
 
-from pixlens.query import And, Node, Not, Or, Term
+from pixlens.query import And, Node, Not, Or, Some, Term
 
 Ids = np.ndarray[Any, np.dtype[np.uint32]]
 Scores = np.ndarray[Any, np.dtype[np.float64]]
@@ -94,6 +95,20 @@ class Posting:
         ids = self.ids[passes]
         ranked = slice(0, kept) if op in (">=", ">") else slice(len(self) - kept, len(self))
         return Posting(bitmap_of(ids), ids, self.scores[passes], self.ranked[ranked], self.ranked_scores[ranked])
+
+    def scaled(self, weight: float) -> Posting:
+        """The same images with every score times ``weight`` (> 0: the rank order is unchanged)."""
+        if weight == 1.0:
+            return self
+        return Posting(self.bitmap, self.ids, self.scores * weight, self.ranked, self.ranked_scores * weight)
+
+    def restricted(self, bitmap: BitMap) -> Posting:
+        """Only the images of ``bitmap`` (a subset of these)."""
+        keep = np.isin(self.ids, ids_of(bitmap), assume_unique=True)
+        ranked_keep = np.isin(self.ranked, ids_of(bitmap), assume_unique=True)
+        return Posting(
+            bitmap, self.ids[keep], self.scores[keep], self.ranked[ranked_keep], self.ranked_scores[ranked_keep]
+        )
 
     @classmethod
     def best_of(cls, postings: list[Posting]) -> Posting:
@@ -172,7 +187,7 @@ class Evaluation:
             return self.posting(node).bitmap
         if isinstance(node, Not):
             return self.everything() - self.matching(node.operand)
-        if isinstance(node, Or):
+        if isinstance(node, Or | Some):
             return BitMap.union(*(self.matching(operand) for operand in node.operands))
         positives = sorted(
             (self.matching(operand) for operand in node.operands if not isinstance(operand, Not)), key=len
@@ -198,6 +213,15 @@ class Evaluation:
             for operand in scored[1:]:
                 total = total + self.scores(operand, hits, ids)
             return total / len(scored)
+        if isinstance(node, Some):
+            total = np.zeros(len(ids))
+            for option in node.operands:
+                mine = self.matching(option) & hits
+                if mine:
+                    some = ids_of(mine)
+                    where = np.searchsorted(ids, some)
+                    total[where] += self.scores(option, mine, some)
+            return total / len(node.operands)
         best = np.full(len(ids), -np.inf)
         for option in node.operands:
             mine = self.matching(option) & hits

@@ -29,6 +29,7 @@ from pixlens.catalog.base import (
     ImageState,
     PersonRow,
     Resolver,
+    weighted,
 )
 from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, facets, is_label, text_of
 from pixlens.catalog.postings import LOG_MIGRATION as POSTING_LOG_MIGRATION
@@ -485,7 +486,8 @@ class SqliteCatalog:
             return found
 
         def fetch(term: Term) -> Posting:
-            entries = resolve(term)
+            weights = weighted(resolve(term))
+            entries = list(weights)
             if not entries:
                 return Posting.empty()
             if entries[0].startswith(TEXT):
@@ -496,7 +498,8 @@ class SqliteCatalog:
                 if term.op is not None and term.threshold is not None:
                     found = found.within(term.op, term.threshold)
                 return found
-            return read(lambda: self._postings.term(conn, entries, term.op, term.threshold))
+            scale = tuple(weights.values()) if any(w != 1.0 for w in weights.values()) else None
+            return read(lambda: self._postings.term(conn, entries, term.op, term.threshold, scale))
 
         def universe() -> BitMap:
             return read(lambda: self._postings.term(conn, [UNIVERSE], None, None)).bitmap

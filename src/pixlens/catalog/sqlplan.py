@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pixlens.catalog.base import Resolver
+from pixlens.catalog.base import Resolver, weighted
 from pixlens.query import Node, Not, Term
 
 OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
@@ -51,7 +51,7 @@ def text_sql(phrase: str, style: Callable[[str], str] = lambda name: f":{name}")
 def positive_entries(node: Node, resolve: Resolver) -> list[str]:
     """Index entries of the terms that are not negated: what a hit reports as matched."""
     if isinstance(node, Term):
-        return resolve(node)
+        return list(weighted(resolve(node)))
     if isinstance(node, Not):
         return []
     entries: list[str] = []
