@@ -344,8 +344,9 @@ def report(results: dict[str, Any]) -> None:
         spread = " ".join(f"{value:.1f}" for value in s["p95_rounds"])
         print(
             f"  free-text search, {s['queries']} queries of 5 words over {s['records']:,} records, {s['rounds']}"
-            f" rounds (e.g. {s['examples'][0]!r}): p50 {s['p50']:.2f} ms, p95 {s['p95']:.2f} ms (rounds: {spread}),"
-            f" p99 {s['p99']:.2f} ms  target p95 < {s['target_ms']:.0f} ms {s['verdict']}"
+            f" round{'s' if s['rounds'] > 1 else ''} (e.g. {s['examples'][0]!r}): p50 {s['p50']:.2f} ms,"
+            f" p95 {s['p95']:.2f} ms (rounds: {spread}), p99 {s['p99']:.2f} ms"
+            f"  target p95 < {s['target_ms']:.0f} ms {s['verdict']}"
         )
         print(f"  queries with any hit: {s['with_hits']:.0%}, median hits {s['median_hits']:,.0f}")
 
