@@ -136,6 +136,7 @@ TITLES = {
     "cascade": "full analysis",
     "tenk": "10,000 photos",
     "api": "HTTP API under load",
+    "vocabulary": "vocabulary",
 }
 
 
@@ -249,6 +250,30 @@ def speed_rows(figures: Figures) -> list[tuple[str, str, str]]:
                 f">= 2x: {'PASS' if c['speedup'] >= 2.0 else 'MISS'}",
             )
         )
+    if "vocabulary" in figures:
+        rows += vocabulary_rows(figures["vocabulary"])
+    return rows
+
+
+def vocabulary_rows(v: Figures) -> list[tuple[str, str, str]]:
+    """The held-out search words (benchmarks/vocabulary.py): reach and wrong mappings, free-text latency."""
+    rows = [
+        (
+            f"{v['mappable']} held-out photo-search words ({v['unmappable']} more that no label holds), through"
+            f" {v['lexicon']}",
+            f"{share(v['reach'])} reach a right label; {100 * v['wrong']:.1f}% of the top-{v['top']} labels are wrong",
+            f">= {share(v['reach_target'])}: {v['reach_verdict']}; <= {share(v['wrong_target'])}: {v['wrong_verdict']}",
+        )
+    ]
+    if "search" in v:
+        s = v["search"]
+        rows.append(
+            (
+                f"free-text search over {s['records']:,} images, {s['queries']} queries of 5 words, p95",
+                f"{spread(s['p95'], s.get('p95_rounds'), lambda value: f'{value:.1f}')} ms (`{s['examples'][0]}`)",
+                f"< {s['target_ms']:.0f} ms: {s['verdict']}",
+            )
+        )
     return rows
 
 
@@ -292,7 +317,8 @@ def speed_table(figures: Figures) -> str:
 
 
 def readme_speed(figures: Figures) -> str:
-    return speed_table(figures) + "\n\n" + contexts(figures, ["throughput", "tenk", "search", "api", "cascade"])
+    timed = ["throughput", "tenk", "search", "api", "cascade", "vocabulary"]
+    return speed_table(figures) + "\n\n" + contexts(figures, timed)
 
 
 def performance(figures: Figures) -> str:
