@@ -31,8 +31,8 @@ Word forms
     and aliases of the taxonomy. Keys are normalised like ``pixlens.analysis.taxonomy.normalize``.
 
 Overrides
-    ``word+`` and ``word-`` lines of ``lexicon_overrides.txt`` (one reviewed file, a reason on every line) add or
-    remove labels for a word and its plurals, at weight 1.0.
+    ``word+``, ``word-`` and ``word=`` lines of ``lexicon_overrides.txt`` (one reviewed file, a reason on every
+    line) add, remove or set the labels of a word and its plurals, at weight 1.0.
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ class Graph:
 
     def up(self, offset: str, commonest: bool) -> set[str]:
         """Labels just above a sense (a sedan is a car), or any way above for ``UP_ANY_DEPTH`` when it is the word's
-        commonest sense (a carpenter is a person; a pet, "a special loved one" only in its second sense, is not);
+        commonest sense, seen in use (a carpenter is a person; a pet, "a special loved one" only in its second
+        sense, is not);
         none for proper names (Crane the writer is no person to search for)."""
         if all(lemma[:1].isupper() for lemma in self.nodes[offset].lemmas):
             return set()
@@ -217,8 +218,11 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
             for labels_below, weight in down:
                 add(key, dict.fromkeys(labels_below, weight))
         else:
+            # Person from any depth only for a meaning seen in use: the commonest sense, tagged in the
+            # concordance or the word's only one (a bunny's untagged first sense is a nightclub waitress).
+            seen = bool(counts.get(lemma)) or len(senses) == 1
             for offset, weight in senses:
-                add(key, dict.fromkeys(graph.up(offset, weight == 1.0), weight * BROADER))
+                add(key, dict.fromkeys(graph.up(offset, weight == 1.0 and seen), weight * BROADER))
     for name, info in labels.items():
         for word in (name, *info["aliases"]):  # type: ignore[misc]
             add(normalize(word), {name: 1.0})
@@ -243,7 +247,9 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
                 raise SystemExit(f"lexicon_overrides.txt:{override.line}: no label {name!r}")
         key = normalize(override.subject)
         for form in sorted({key, *plurals(key, wn)}):
-            if override.kind == "word+":
+            if override.kind == "word=":
+                words[form] = dict.fromkeys(override.objects, 1.0)
+            elif override.kind == "word+":
                 add(form, dict.fromkeys(override.objects, 1.0))
             else:
                 for name in override.objects:

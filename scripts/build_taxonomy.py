@@ -78,7 +78,7 @@ IMAGENET_CSV = ROOT / "src/pixlens/models/imagenet1k_classes.csv"
 COCO_TXT = ROOT / "src/pixlens/models/coco80_classes.txt"
 OUT_JSON = ROOT / "src/pixlens/analysis/data/taxonomy.json"
 OVERRIDES = ROOT / "src/pixlens/analysis/data/lexicon_overrides.txt"
-OVERRIDE_KINDS = ("parent+", "parent-", "word+", "word-")
+OVERRIDE_KINDS = ("parent+", "parent-", "word+", "word-", "word=")
 
 MIN_LEAVES = 6  # an unlisted ancestor must group at least this many model labels
 MIN_DEPTH = 6  # ... and lie at least this deep below "entity" (depth 0)
