@@ -12,8 +12,9 @@ Only the standard library; deterministic (the same inputs give the same bytes).
 What a word finds
     Each sense of a noun lemma (all of ``index.noun``, about 117,000 lemmas) finds every label whose synset is the
     sense itself or lies below it (all hypernyms followed, as for the taxonomy): ``flower`` -> Daisy and the other
-    flowers, ``instrument`` -> the musical instruments. Only when no sense of a word has a label at or below it,
-    a sense finds the label just above it, less strongly (a sedan is a car), unless that label is a top group of
+    flowers, ``instrument`` -> the musical instruments. A sense with no label at or below it finds the label just
+    above it, less strongly (a sedan is a car), if it is the word's commonest sense or no sense of the word has a
+    label at or below it (a dog is never "an unattractive woman" -> Person), unless that label is a top group of
     the taxonomy (a pet is not "every animal", a beach not "every landform"), or Person from any depth (a
     carpenter is a person); never a label further up (a kitten is not "every mammal"). Labels
     found through a label that is itself found are left out: its index entry already holds them (``animal`` is one
@@ -211,17 +212,18 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
         lemma_keys.add(key)
         weights = sense_weights(len(offsets), counts.get(lemma, {}))
         senses = [(canon(offset), weight) for offset, weight in zip(offsets, weights, strict=True)]
-        # Where some sense has labels at or below it, the word means those: the senses that would only climb
-        # to a label above (dog, "an unattractive woman" -> Person) are left out.
+        # Where some sense has labels at or below it, the word means those, and the rarer senses that would only
+        # climb to a label above are left out (dog, "an unattractive woman" -> Person); the commonest sense still
+        # climbs (mouse, the animal -> Rodent, beside the computer mouse).
         down = [(graph.down(offset), weight) for offset, weight in senses]
-        if any(labels_below for labels_below, _ in down):
-            for labels_below, weight in down:
+        below_some = any(labels_below for labels_below, _ in down)
+        # Person from any depth only for a meaning seen in use: the commonest sense, tagged in the concordance or
+        # the word's only one (a bunny's untagged first sense is a nightclub waitress).
+        seen = bool(counts.get(lemma)) or len(senses) == 1
+        for (offset, weight), (labels_below, _) in zip(senses, down, strict=True):
+            if labels_below:
                 add(key, dict.fromkeys(labels_below, weight))
-        else:
-            # Person from any depth only for a meaning seen in use: the commonest sense, tagged in the
-            # concordance or the word's only one (a bunny's untagged first sense is a nightclub waitress).
-            seen = bool(counts.get(lemma)) or len(senses) == 1
-            for offset, weight in senses:
+            elif not below_some or weight == 1.0:
                 add(key, dict.fromkeys(graph.up(offset, weight == 1.0 and seen), weight * BROADER))
     for name, info in labels.items():
         for word in (name, *info["aliases"]):  # type: ignore[misc]

@@ -339,6 +339,8 @@ def search(
     if as_json:
         for hit in result.hits:
             print(json.dumps(shapes.hit(hit)))
+        if not result.total:
+            raise typer.Exit(1)
         return
     table = Table("image", "score", "matched labels", box=None)
     for hit in result.hits:
@@ -347,6 +349,8 @@ def search(
     out.print(table)
     showing = f" (showing {len(result.hits)})" if result.hits else ""
     err.print(f"{result.total} images match {escape(repr(query))}{showing}", highlight=False)
+    if not result.total:
+        raise typer.Exit(1)  # as grep: scripts can tell "found nothing" from "found"
 
 
 @app.command()

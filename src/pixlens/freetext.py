@@ -81,12 +81,12 @@ def read(text: str, names: Knows, finds: Knows, structured: bool) -> FreeText | 
 
 def _means_more(words: list[str], names: Knows, finds: Knows) -> bool:
     """Whether plain words side by side mean more than the query language's AND of labels."""
-    special = STOP_WORDS | FILLERS | COLORS | TEXT_WORDS | set(COUNTS) | set(COUNT_WORDS)
+    special = (STOP_WORDS - KEYWORDS) | FILLERS | COLORS | TEXT_WORDS | set(COUNTS) | set(COUNT_WORDS)
     if any(word in special or word.startswith('"') for word in words):
         return True
     if any(names(" ".join(words[i : i + 2])) for i in range(len(words) - 1)):
         return True
-    return not all(finds(word) for word in words)
+    return not all(finds(word) for word in words if word not in KEYWORDS)
 
 
 def _terms(words: list[str], names: Knows, finds: Knows) -> FreeText:
