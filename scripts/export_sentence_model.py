@@ -28,7 +28,8 @@ the taxonomy, against which pixlens' pure-Python tokenizer is tested.
 Checks, each failing the script: the float ONNX file agrees with the PyTorch model (mean pooling, normalised)
 within ``MAX_EXPORT_ERROR``; the int8 embeddings of the label names and of ``CHECK_WORDS`` keep a cosine
 similarity of at least ``MIN_COSINE`` to the float ones, and no word of ``CHECK_WORDS`` has a different nearest
-label (top-1) with int8 unless the float model's top two were within ``MAX_FLIP_GAP``. It prints these figures
+label (top-1) with int8, where the float one is at or above pixlens' threshold, unless the float model's top two
+were within ``MAX_FLIP_GAP``. It prints these figures
 and the sha256 lines for ``src/pixlens/models/SHA256SUMS``. Running it twice writes the same bytes.
 """
 
@@ -59,6 +60,7 @@ OPSET = 17
 MAX_EXPORT_ERROR = 1e-4  # largest difference of an embedding value, float ONNX vs PyTorch
 MIN_COSINE = 0.965  # lowest cosine similarity of an int8 embedding to the float one (measured: 0.972)
 MAX_FLIP_GAP = 0.04  # a changed nearest label was within this cosine of the float model's nearest
+THRESHOLD = 0.6  # pixlens.analysis.meaning.THRESHOLD: below it a word reaches no label, so a flip is unseen
 Array = np.ndarray[Any, np.dtype[np.float32]]
 
 # Strings whose reference ids the tokenizer test checks: case, accents, punctuation, digits, unknown words,
@@ -257,9 +259,7 @@ def export_float(source: Path, target: Path, ids: list[list[int]]) -> Array:
 def quantize(source: Path, target: Path, inputs: dict[str, str]) -> None:
     onnx = importlib.import_module("onnx")
     quantization = importlib.import_module("onnxruntime.quantization")
-    quantization.quantize_dynamic(
-        str(source), str(target), weight_type=quantization.QuantType.QInt8, per_channel=True
-    )
+    quantization.quantize_dynamic(str(source), str(target), weight_type=quantization.QuantType.QInt8, per_channel=True)
     model = onnx.load(str(target))
     del model.metadata_props[:]
     for key, value in sorted(inputs.items()):
@@ -279,12 +279,13 @@ def session(path: Path) -> Any:
 
 
 def embed(model: Any, ids: list[list[int]]) -> Array:
+    """One run per text, as pixlens runs the int8 model (its activation ranges are per run)."""
     out = []
-    for start in range(0, len(ids), 64):
-        input_ids, mask = batch_inputs(ids[start : start + 64])
-        (embedding,) = model.run(["embedding"], {"input_ids": input_ids, "attention_mask": mask})
-        out.append(embedding)
-    return np.asarray(np.concatenate(out), dtype=np.float32)
+    for row in ids:
+        input_ids = np.asarray([row], dtype=np.int64)
+        (embedding,) = model.run(["embedding"], {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)})
+        out.append(embedding[0])
+    return np.asarray(out, dtype=np.float32)
 
 
 def compare(float_path: Path, int8_path: Path, token_ids: dict[str, list[int]], labels: list[str]) -> list[str]:
@@ -313,7 +314,7 @@ def compare(float_path: Path, int8_path: Path, token_ids: dict[str, list[int]], 
         if top_f != top_q:
             gap = float(sim_f[i, top_f] - sim_f[i, top_q])
             print(f"  {word}: float {labels[top_f]} ({sim_f[i, top_f]:.3f}), int8 {labels[top_q]} (gap {gap:.3f})")
-            if gap > MAX_FLIP_GAP:
+            if gap > MAX_FLIP_GAP and sim_f[i, top_f] >= THRESHOLD:
                 failures.append(f"{word}: nearest label changed from {labels[top_f]} to {labels[top_q]}")
     drift = float(np.abs(sim_f - sim_q).max())
     print(
@@ -337,7 +338,8 @@ def main() -> None:
         check = [token_ids[t] for t in labels[:200] + CHECK_WORDS]
         float_path = workdir / "minilm_l6_v2.onnx"
         reference = export_float(source, float_path, check)
-        exported = embed(session(float_path), check)
+        input_ids, mask = batch_inputs(check)  # one padded batch: the float graph must mask the padding
+        (exported,) = session(float_path).run(["embedding"], {"input_ids": input_ids, "attention_mask": mask})
         error = float(np.abs(exported - reference).max())
         print(f"float ONNX vs PyTorch: largest difference {error:.2e} over {len(check)} texts")
         if error > MAX_EXPORT_ERROR:
