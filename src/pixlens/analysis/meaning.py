@@ -9,8 +9,8 @@ Labels are embedded by their names alone: with their aliases too, WordNet's odd 
 ("river" -> Hippopotamus by "river horse", "flower" -> Pot by "flowerpot", "beach" -> Beach Wagon first), and
 the exact aliases are the taxonomy's own lookup anyway; "a photo of a ..." on both sides raised the scores of
 abstract words as much as those of real matches. The label embeddings ship precomputed (embedding the 1,139
-names takes about 0.9 s on one core), keyed by the model's and vocabulary's checksums and the label names, so a
-stale file is noticed and the embeddings are computed afresh.
+names takes about 4.5 s on one core, one run each), keyed by the model's and vocabulary's checksums and the
+label names, so a stale file is noticed and the embeddings are computed afresh.
 """
 
 from __future__ import annotations
