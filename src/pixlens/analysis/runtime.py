@@ -46,6 +46,11 @@ def model_path(name: str) -> Path:
     return path
 
 
+def checksum(name: str) -> str:
+    """The sha256 of a bundled model file, as SHA256SUMS lists it (the file verified)."""
+    return _sha256(model_path(name))
+
+
 @cache
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
