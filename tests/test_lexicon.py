@@ -140,3 +140,27 @@ def test_the_sentence_model_is_asked_only_for_words_wordnet_does_not_connect() -
     assert all(match.via == MEANING for match in found)
     assert lexicon.lookup("kitten") == found  # cached: asked once
     assert asked == ["kitten"]
+
+
+@pytest.fixture(scope="module")
+def meanings() -> Lexicon:
+    return Lexicon.with_meanings()
+
+
+@pytest.mark.parametrize(
+    ("word", "labels"),
+    [("kitten", {"Cat"}), ("beach", {"Seashore"}), ("pet", {"Dog", "Cat"}), ("lake", {"Lakeside"})],
+)
+def test_the_sentence_model_maps_what_the_tree_does_not_connect(meanings: Lexicon, word: str, labels: set[str]) -> None:
+    found = meanings.lookup(word)
+    assert {match.label for match in found} == labels
+    assert all(match.via == MEANING and 0.6 <= match.weight <= 1.0 for match in found)
+
+
+def test_the_sentence_model_leaves_out_compounds_groups_and_abstract_words(meanings: Lexicon) -> None:
+    assert "Beach Wagon" not in {match.label for match in meanings.lookup("beach")}  # beach only qualifies it
+    assert not {"Snowplow", "Snowmobile"} & {match.label for match in meanings.lookup("snow")}
+    assert "Animal" not in {match.label for match in meanings.lookup("pet")}  # a top group of the taxonomy
+    assert "Canine" not in {match.label for match in meanings.lookup("pet")}  # above Dog, which was chosen
+    for word in ("happiness", "democracy", "tuesday", "xqzvk"):
+        assert meanings.lookup(word) == [], word

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
-from pixlens.analysis.taxonomy import normalize
+from pixlens.analysis.taxonomy import Taxonomy, normalize
 
 __all__ = ["Lexicon", "Match", "Nearest"]
 
@@ -26,6 +26,7 @@ MEANING = "meaning"  # the sentence model found the label nearest in meaning
 # The sentence model: a word -> (label, cosine similarity) nearest in meaning, above its threshold, best first.
 Nearest = Callable[[str], list[tuple[str, float]]]
 MEANING_LIMIT = 3  # labels taken from the sentence model for one word
+MEANING_SPREAD = 0.08  # ... each within this similarity of the nearest (kitten: Cat .79, not Tiger Cat .66)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,19 @@ class Match:
 class Lexicon:
     """Word -> labels. Get the bundled one with :meth:`load`; safe to share between threads."""
 
-    def __init__(self, words: dict[str, list[tuple[str, float]]], nearest: Nearest | None = None) -> None:
+    def __init__(
+        self,
+        words: dict[str, list[tuple[str, float]]],
+        nearest: Nearest | None = None,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
         self._words = words
         self._nearest = nearest
+        self._taxonomy = taxonomy or Taxonomy.load()
+        # The taxonomy's top groups (Animal, Furniture...): too broad for what one word means (pet -> Animal).
+        self._groups = {
+            name for name in self._taxonomy.names() if not self._taxonomy.info(name).parents and self._below(name)
+        }
         self._lock = threading.Lock()
         self._meanings: dict[str, list[Match]] = {}
 
@@ -51,6 +62,16 @@ class Lexicon:
     def load(cls, nearest: Nearest | None = None) -> Lexicon:
         """The bundled WordNet lexicon, with ``nearest`` (the sentence model) for the words it does not know."""
         return cls(_bundled_words(), nearest)
+
+    @classmethod
+    def with_meanings(cls) -> Lexicon:
+        """The bundled lexicon with the bundled sentence model (loaded on the first word WordNet does not know)."""
+        from pixlens.analysis.meaning import LabelMeanings
+
+        return cls(_bundled_words(), LabelMeanings.shared().nearest)
+
+    def _below(self, name: str) -> frozenset[str]:
+        return self._taxonomy.descendants(name)
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and normalize(word) in self._words
@@ -75,13 +96,41 @@ class Lexicon:
         with self._lock:
             kept = self._meanings.get(key)
         if kept is None:
-            kept = [Match(label, round(similarity, 2), MEANING) for label, similarity in self._nearest(key)]
-            kept = kept[:MEANING_LIMIT]
+            kept = [Match(label, round(similarity, 2), MEANING) for label, similarity in self._chosen(key)]
             with self._lock:
                 if len(self._meanings) > 10_000:
                     self._meanings.clear()
                 self._meanings[key] = kept
         return list(kept)
+
+
+    def _chosen(self, word: str) -> list[tuple[str, float]]:
+        """The sentence model's nearest labels that a person means by the word: the nearest and those about as
+        near, leaving out a compound the word only qualifies (beach -> Beach Wagon, mountain -> Mountain Bike), a
+        top group of the taxonomy, and a label above another one chosen (pet -> Dog and Cat, not Canine)."""
+        assert self._nearest is not None
+        hits = self._nearest(word)
+        if not hits:
+            return []
+        close = [(label, similarity) for label, similarity in hits if hits[0][1] - similarity <= MEANING_SPREAD]
+        close = [(label, similarity) for label, similarity in close if not _qualifies(word, label)]
+        names = {label for label, _ in close}
+        chosen = [
+            (label, similarity)
+            for label, similarity in close
+            if label not in self._groups and not self._below(label) & names
+        ]
+        return chosen[:MEANING_LIMIT]
+
+
+def _qualifies(word: str, label: str) -> bool:
+    """Whether the word only qualifies what the label names: a modifier in its name (beach in Beach Wagon) or the
+    first part of a compound (snow in Snowplow)."""
+    *modifiers, head = normalize(label).split(" ")
+    stem = word.rstrip("s")
+    return any(modifier.rstrip("s") == stem for modifier in modifiers) or (
+        len(head) > len(word) + 2 and head.startswith(word)
+    )
 
 
 @functools.cache

@@ -29,6 +29,7 @@ from pixlens.errors import DecodeError, PixlensError, TooLargeError
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
 from pixlens.home import bind
 from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
+from pixlens.lexicon import Lexicon
 from pixlens.pipeline import Job, Outcome, Pipeline, Result
 from pixlens.queue.local import LocalQueue
 from pixlens.record import ImageRecord, Status
@@ -123,6 +124,7 @@ class Pixlens:
     def __init__(self, settings: Settings, move_store: bool = False, move_catalog: bool = False) -> None:
         self.settings = bind(settings, move_store, move_catalog)
         self._searcher: tuple[list[str], Searcher] | None = None
+        self._lexicon: Lexicon | None = None  # one per service: it keeps what the sentence model said
         self._frequent_labels: tuple[float, list[str]] | None = None
 
     # -- parts (built on first use: a search never loads the models) --------------------------------------------
@@ -292,6 +294,8 @@ class Pixlens:
         if kept is not None and kept[0] is names:
             return kept[1]
         moderation = self.settings.moderation
+        if self._lexicon is None:
+            self._lexicon = Lexicon.with_meanings()
         searcher = Searcher(
             self.catalog,
             self.taxonomy,
@@ -299,6 +303,7 @@ class Pixlens:
             people=self.catalog.person_ids,
             unsafe_from=moderation.min_confidence,
             hide_unsafe=moderation.hide_unsafe,
+            lexicon=self._lexicon,
         )
         self._searcher = (names, searcher)
         return searcher
