@@ -131,7 +131,7 @@ def test_the_sentence_model_is_asked_only_for_words_wordnet_does_not_connect() -
 
     def nearest(word: str) -> list[tuple[str, float]]:
         asked.append(word)
-        return [("Tabby Cat", 0.71), ("Tiger Cat", 0.66), ("Persian Cat", 0.6), ("Lynx", 0.55)]
+        return [("Tabby Cat", 0.71), ("Tiger Cat", 0.7), ("Persian Cat", 0.69), ("Siamese Cat", 0.68), ("Lynx", 0.6)]
 
     lexicon = Lexicon.load(nearest=nearest)
     assert lexicon.lookup("dog")[0] == Match("Dog", 1.0, WORDNET)
@@ -157,9 +157,8 @@ def test_the_sentence_model_maps_what_the_tree_does_not_connect(meanings: Lexico
     assert all(match.via == MEANING and 0.6 <= match.weight <= 1.0 for match in found)
 
 
-def test_the_sentence_model_leaves_out_compounds_groups_and_abstract_words(meanings: Lexicon) -> None:
+def test_the_sentence_model_leaves_out_modified_names_groups_and_abstract_words(meanings: Lexicon) -> None:
     assert "Beach Wagon" not in {match.label for match in meanings.lookup("beach")}  # beach only qualifies it
-    assert not {"Snowplow", "Snowmobile"} & {match.label for match in meanings.lookup("snow")}
     assert "Animal" not in {match.label for match in meanings.lookup("pet")}  # a top group of the taxonomy
     assert "Canine" not in {match.label for match in meanings.lookup("pet")}  # above Dog, which was chosen
     for word in ("happiness", "democracy", "tuesday", "xqzvk"):

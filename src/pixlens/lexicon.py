@@ -106,7 +106,7 @@ class Lexicon:
 
     def _chosen(self, word: str) -> list[tuple[str, float]]:
         """The sentence model's nearest labels that a person means by the word: the nearest and those about as
-        near, leaving out a compound the word only qualifies (beach -> Beach Wagon, mountain -> Mountain Bike), a
+        near, leaving out a label the word only qualifies (beach -> Beach Wagon, mountain -> Mountain Bike), a
         top group of the taxonomy, and a label above another one chosen (pet -> Dog and Cat, not Canine)."""
         assert self._nearest is not None
         hits = self._nearest(word)
@@ -124,13 +124,11 @@ class Lexicon:
 
 
 def _qualifies(word: str, label: str) -> bool:
-    """Whether the word only qualifies what the label names: a modifier in its name (beach in Beach Wagon) or the
-    first part of a compound (snow in Snowplow)."""
-    *modifiers, head = normalize(label).split(" ")
+    """Whether the word is a modifier in the label's name, not what it names (beach in Beach Wagon). A compound
+    written as one word is left alone: snow -> Snowplow is as wrong as lake -> Lakeside is right."""
+    *modifiers, _ = normalize(label).split(" ")
     stem = word.rstrip("s")
-    return any(modifier.rstrip("s") == stem for modifier in modifiers) or (
-        len(head) > len(word) + 2 and head.startswith(word)
-    )
+    return any(modifier.rstrip("s") == stem for modifier in modifiers)
 
 
 @functools.cache
