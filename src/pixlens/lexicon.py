@@ -103,7 +103,6 @@ class Lexicon:
                 self._meanings[key] = kept
         return list(kept)
 
-
     def _chosen(self, word: str) -> list[tuple[str, float]]:
         """The sentence model's nearest labels that a person means by the word: the nearest and those about as
         near, leaving out a label the word only qualifies (beach -> Beach Wagon, mountain -> Mountain Bike), a

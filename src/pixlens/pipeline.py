@@ -32,6 +32,7 @@ from pixlens.errors import DecodeError, PixlensError, StoreError
 from pixlens.imageio import DecodeLimits, decode
 from pixlens.record import ImageRecord, Status, utc_now
 from pixlens.store.base import ObjectStore
+from pixlens.when_where import locate
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class Pipeline:
             record.ContentType = image.content_type
             record.Width, record.Height = image.width, image.height
             record.Exif = dict(image.exif)
+            record.Location = locate(record.Exif)
             inputs = {analyzer.name: analyzer.prepare(image) for analyzer in wanted}
         except StoreError as exc:
             if self.store.stat(job.key) is None:

@@ -11,6 +11,11 @@ than ``OR``, is::
     unary    := ( "NOT" | "-" ) unary | primary
     primary  := "(" or_expr ")" | term
     term     := [ FIELD ":" ] ( WORD | QUOTED ) [ ( ">=" | ">" | "<=" | "<" ) NUMBER ]
+              | FIELD ":" VALUE                    # a field of RAW_VALUE_FIELDS: taken:2019..2021, near:48.85,2.35,5km
+              | FIELD ( ">=" | ">" | "<=" | "<" ) VALUE    # a field of COMPARED_FIELDS: taken>2020-01-01, width>1000
+
+Such field values are checked as they are read (``field_values.py``), so that an error points into the value; those
+fields take no confidence threshold. They exist only when the caller's ``fields`` name them.
 
 Every problem raises :class:`~pixlens.errors.QueryError` with the 0-based position of the problem.
 """
@@ -25,6 +30,7 @@ from decimal import Decimal
 from typing import Final
 
 from pixlens.errors import QueryError
+from pixlens.field_values import FieldValueError, check
 
 __all__ = [
     "KEYWORDS",
@@ -59,9 +65,18 @@ MAX_DEPTH: Final = 32
 
 COMPARISONS: Final = (">=", ">", "<=", "<")
 
+RAW_VALUE_FIELDS: Final[frozenset[str]] = frozenset({"taken", "near"})
+"""Fields whose value after ``:`` runs to the next space, parenthesis, quote or comparison (dots, commas, signs)."""
+
+COMPARED_FIELDS: Final[frozenset[str]] = frozenset({"taken", "width", "height"})
+"""Fields compared to a value (``taken>2020-01-01``): the comparison is the term's ``op``, the value its ``value``."""
+
+CHECKED_FIELDS: Final[frozenset[str]] = RAW_VALUE_FIELDS | COMPARED_FIELDS | {"orientation"}
+"""Fields whose values are checked as they are read; they take no confidence threshold."""
+
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
 _WORD_EXTRA = frozenset("-'_")
-# Characters that end the text of a threshold number (besides whitespace).
+# Characters that end the text of a threshold number or of a raw field value (besides whitespace).
 _NUMBER_END = frozenset('()"<>')
 _HINTS: Final[dict[str, str]] = {
     "=": "write a threshold as dog>=80",
@@ -214,6 +229,10 @@ class _Tokenizer:
         text = q[start:end]
         if end < len(q) and q[end] == ":":
             return self.field_value(start, text, end + 1)
+        if text.lower() in COMPARED_FIELDS and text.lower() in self.fields:
+            op_at = self.skip_space(end)
+            if op_at < len(q) and q[op_at] in "<>":
+                return self.compared(start, text.lower(), op_at)
         if text.lower() in KEYWORDS:
             self.tokens.append(_Token(text.lower(), start, text))
         else:
@@ -228,12 +247,50 @@ class _Tokenizer:
         q = self.query
         if i < len(q) and q[i] == '"':
             return self.quoted(i, field, start)
+        if field in RAW_VALUE_FIELDS and i < len(q) and not q[i].isspace() and q[i] not in _NUMBER_END:
+            end = self.scan_value(i)
+            self.check_value(field, q[i:end], None, i)
+            self.tokens.append(_Token("term", start, q[start:end], Term(q[i:end], field, position=start)))
+            return end
         if i < len(q) and _starts_word(q[i]):
             end = self.scan_word(i)
+            self.check_value(field, q[i:end], None, i)
             term = Term(q[i:end], field, position=start)
             self.tokens.append(_Token("term", start, q[start:end], term))
             return end
         raise self.error(f"'{name}:' must be directly followed by a word or a quoted phrase", i)
+
+    def skip_space(self, i: int) -> int:
+        while i < len(self.query) and self.query[i].isspace():
+            i += 1
+        return i
+
+    def scan_value(self, i: int) -> int:
+        while i < len(self.query) and not self.query[i].isspace() and self.query[i] not in _NUMBER_END:
+            i += 1
+        return i
+
+    def check_value(self, field: str, value: str, op: str | None, at: int) -> None:
+        """Refuse a malformed value of a checked field, pointing into it (``at``: where the value starts)."""
+        if field in CHECKED_FIELDS:
+            try:
+                check(field, value, op)
+            except FieldValueError as problem:
+                raise self.error(problem.message, at + problem.offset) from None
+
+    def compared(self, start: int, field: str, i: int) -> int:
+        """``field>value``: a comparison of a field's value (a date, a number of pixels), not a confidence."""
+        q = self.query
+        op = q[i] + ("=" if i + 1 < len(q) and q[i + 1] == "=" else "")
+        at = self.skip_space(i + len(op))
+        end = self.scan_value(at)
+        if at == end:
+            example = "2020-01-01" if field == "taken" else "1000"
+            raise self.error(f"missing value after '{op}', as in {field}{op}{example}", at)
+        self.check_value(field, q[at:end], op, at)
+        term = Term(q[at:end], field, op=op, position=start)
+        self.tokens.append(_Token("term", start, q[start:end], term))
+        return end
 
     def quoted(self, i: int, field: str, start: int) -> int:
         close = self.query.find('"', i + 1)
@@ -242,6 +299,7 @@ class _Tokenizer:
         value = _normalise(self.query[i + 1 : close])
         if not value:
             raise self.error("empty quoted label", i)
+        self.check_value(field, value, None, i + 1)
         term = Term(value, field, position=start)
         self.tokens.append(_Token("term", start, self.query[start : close + 1], term))
         return close + 1
@@ -375,6 +433,12 @@ class _Parser:
             return node
         assert tok.term is not None
         term = tok.term
+        if self.peek().kind == "cmp" and term.field in CHECKED_FIELDS:
+            cmp = self.peek()
+            if term.op is not None:
+                hint = "taken:A..B" if term.field == "taken" else f"{term.field}>A {term.field}<B"
+                raise self.error(f"'{term.field}' takes one comparison; for a range write {hint}", cmp.pos)
+            raise self.error(f"'{term.field}:' takes no threshold", cmp.pos)
         if self.peek().kind == "cmp":
             cmp = self.advance()
             term = dataclasses.replace(term, op=cmp.text, threshold=cmp.threshold)
@@ -476,11 +540,18 @@ def _is_bare_word(value: str) -> bool:
     )
 
 
+def _is_raw(value: str) -> bool:
+    return bool(value) and not any(ch.isspace() or ch in _NUMBER_END for ch in value)
+
+
 def _term_to_string(term: Term) -> str:
     value = _normalise(term.value)
     if not value or '"' in term.value:
         raise ValueError(f"label {term.value!r} cannot be written in a query")
-    text = value if _is_bare_word(value) else f'"{value}"'
+    if term.field in COMPARED_FIELDS and term.op in COMPARISONS and term.threshold is None and _is_raw(value):
+        return f"{term.field}{term.op}{value}"
+    raw = term.field in RAW_VALUE_FIELDS and _is_raw(value)
+    text = value if _is_bare_word(value) or raw else f'"{value}"'
     if term.field != DEFAULT_FIELD:
         if not _is_bare_word(term.field):
             raise ValueError(f"field {term.field!r} cannot be written in a query")

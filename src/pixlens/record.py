@@ -68,6 +68,8 @@ class ImageRecord(_Shape):
     # The cascade: "<analyser>.<step>" -> why that step did not run (skipped work is recorded, not absent).
     Skipped: dict[str, str] = Field(default_factory=dict)
     Exif: dict[str, Any] = Field(default_factory=dict)
+    # Where Exif.GPS is: {City, Region, Country, CountryCode} from the offline gazetteer (analysis/places.py).
+    Location: dict[str, str] | None = None
     # Vectors live beside the record in the catalog's vector index, not in its JSON.
     ImageEmbedding: list[float] | None = Field(default=None, exclude=True)
     FaceEmbeddings: list[list[float]] = Field(default_factory=list, exclude=True)

@@ -9,7 +9,8 @@ catalog. A query that is not meant in the query language is read as free text (`
 Fields name the other facets (``catalog/facets.py``): ``category:``, ``color:``, ``text:`` (full text),
 ``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``has:text`` / ``has:faces``,
 ``is:safe`` / ``is:unsafe``. Unsafe
-images are left out unless the query mentions ``is:`` (a setting).
+images are left out unless the query mentions ``is:`` (a setting). When, where and which camera (``taken:``,
+``place:``, ``near:``, ``camera:``, ``width>``...) are ``when_where.py``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pixlens import freetext
+from pixlens import freetext, when_where
 from pixlens.analysis.colors import SIMPLIFIED_COLORS
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import facets
@@ -34,7 +35,7 @@ from pixlens.errors import CursorError, QueryError
 from pixlens.lexicon import Lexicon
 from pixlens.query import And, Node, Not, Term, parse, terms
 
-SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is", "has"})
+SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is", "has", *when_where.FIELDS})
 HAS = {"text": facets.HAS_TEXT, "faces": facets.FACES, "face": facets.FACES}  # has:text, has:faces
 UNSAFE = "explicit nudity"  # the moderation label whose confidence decides is:unsafe
 FACE_WORDS = frozenset({"face", "faces"})
@@ -113,12 +114,15 @@ class Searcher:
         self.hide_unsafe = hide_unsafe
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
         self._categories = {category.casefold(): category for category in taxonomy.categories}
+        self._when_where = when_where.Resolver(catalog.entries)
 
     def resolve(self, term: Term) -> Resolved:
         """The index entries one term matches; label words with the weight of what they mean (see lexicon.py)."""
         value = term.value.casefold()
         if term == NOTHING:
             return []
+        if term.field in when_where.FIELDS or term.field == when_where.SIZE_FIELD:
+            return self._when_where.resolve(term)
         if term.field == "category":
             return [facets.CATEGORY + name for key, name in sorted(self._categories.items()) if value in key]
         if term.field == "text":
@@ -224,6 +228,8 @@ class Searcher:
 
     def _rewrite(self, node: Node) -> Node:
         if isinstance(node, Term):
+            if node.field in when_where.FIELDS:
+                return when_where.rewrite(node)
             if node.field == "has" and node.value.casefold() not in HAS:
                 raise QueryError(f"unknown has:{node.value} (known: has:text, has:faces)", position=node.position)
             if node.field != "is":

@@ -152,6 +152,9 @@ class Catalog(Protocol):
     def label_names(self) -> list[str]:
         """Every label name the index holds."""
 
+    def entries(self, prefix: str) -> list[str]:
+        """Every index entry that starts with ``prefix`` (``taken:``, ``place:``...), sorted."""
+
     def labels(self) -> list[tuple[str, int]]:
         """Every indexed label (parents included) with its number of images, most frequent first."""
 

@@ -11,12 +11,16 @@ Every searchable fact is one entry with a 0-100 value, so every query term is on
 | ``faces`` | number of faces (at most 100) | ``FaceDetails`` |
 | ``person:<id>`` | best face confidence | the people the faces were assigned to (added by the catalog) |
 | ``has:text`` | number of lines (at most 100) | ``TextDetections`` |
+| ``taken:``, ``place:``, ``size:``... | see ``when_where.py`` | ``Exif``, ``Location``, ``Width``, ``Height`` |
 
 Text is not a facet: it goes to a full-text index.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from pixlens import when_where
 from pixlens.record import ImageRecord
 
 CATEGORY = "category:"
@@ -26,7 +30,7 @@ FACES = "faces"
 PERSON = "person:"
 HAS = "has:"
 HAS_TEXT = HAS + "text"
-PREFIXES = (CATEGORY, COLOR, MODERATION, PERSON, HAS)
+PREFIXES = (CATEGORY, COLOR, MODERATION, PERSON, HAS, *when_where.PREFIXES)
 
 # Catalogs made before has:text: the entry for every image that has text (the triggers keep the postings right).
 HAS_TEXT_MIGRATION = f"""
@@ -55,7 +59,23 @@ def facets(record: ImageRecord) -> dict[str, float]:
     lines = sum(1 for detection in record.TextDetections if detection.get("Type") == "LINE")
     if lines:
         entries[HAS_TEXT] = float(min(lines, 100))
+    entries.update(when_where.entries(record))
     return entries
+
+
+def position(record: ImageRecord) -> tuple[float, float] | None:
+    """Where an image was taken (latitude, longitude), for ``near:``: the catalog keeps it beside the record."""
+    return when_where.coordinates(record.Exif)
+
+
+def backfill(
+    exif: dict[str, Any] | None, width: int | None, height: int | None, location: dict[str, str] | None
+) -> tuple[dict[str, str] | None, dict[str, float], tuple[float, float] | None]:
+    """What a record of a catalog made before ``taken:``/``place:``/``near:`` lacks: its ``Location`` (None when it
+    has one or has no GPS), its entries of those kinds, and its position."""
+    found = when_where.locate(exif) if location is None else None
+    entries = when_where.entries_of(exif, width, height, location or found)
+    return found, entries, when_where.coordinates(exif)
 
 
 def is_label(entry: str) -> bool:

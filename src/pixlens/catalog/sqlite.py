@@ -8,6 +8,7 @@ through one connection under a lock, reads use one connection per thread.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import sqlite3
@@ -31,7 +32,7 @@ from pixlens.catalog.base import (
     Resolver,
     weighted,
 )
-from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, facets, is_label, text_of
+from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, backfill, facets, is_label, position, text_of
 from pixlens.catalog.postings import LOG_MIGRATION as POSTING_LOG_MIGRATION
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings, prune_log
@@ -41,8 +42,9 @@ from pixlens.catalog.sqlite_check import check_catalog
 from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
 from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
-from pixlens.catalog.sqlplan import TEXT, positive_entries, text_sql
+from pixlens.catalog.sqlplan import NEAR, TEXT, positive_entries, text_sql
 from pixlens.errors import CatalogError
+from pixlens.geo import Circle
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
 
@@ -57,7 +59,58 @@ CREATE TRIGGER label_names_removed AFTER DELETE ON label_counts BEGIN
 END
 """
 
-MIGRATIONS: list[tuple[str, str]] = [
+POSITION_COLUMNS = """
+ALTER TABLE images ADD COLUMN latitude REAL;
+ALTER TABLE images ADD COLUMN longitude REAL;
+CREATE INDEX images_by_position ON images(latitude, longitude) WHERE latitude IS NOT NULL
+"""
+BACKFILL_BATCH = 1000
+
+
+def when_and_where_migration(conn: sqlite3.Connection) -> None:
+    """Catalogs made before taken:, make:, place:, near:, width and orientation: every analysed record gets those
+    entries, its position and (with GPS) its ``Location``, from the JSON it holds: no image is analysed again."""
+    for statement in statements(POSITION_COLUMNS):
+        conn.execute(statement)
+    last = -1
+    while True:
+        rows = conn.execute(
+            """SELECT id, json_extract(record, '$.Exif', '$.Width', '$.Height', '$.Location') FROM images
+               WHERE has_analysis = 1 AND id > ? ORDER BY id LIMIT ?""",
+            (last, BACKFILL_BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        for image_id, packed in rows:
+            exif, width, height, location = json.loads(packed)
+            found, entries, where = backfill(
+                exif if isinstance(exif, dict) else None,
+                width if isinstance(width, int) else None,
+                height if isinstance(height, int) else None,
+                location if isinstance(location, dict) else None,
+            )
+            if found is not None:
+                conn.execute(
+                    "UPDATE images SET record = json_set(record, '$.Location', json(?)) WHERE id = ?",
+                    (json.dumps(found), image_id),
+                )
+            if where is not None:
+                conn.execute("UPDATE images SET latitude = ?, longitude = ? WHERE id = ?", (*where, image_id))
+            conn.executemany(
+                "INSERT OR IGNORE INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
+                [(entry, round(value, 3), image_id) for entry, value in entries.items()],
+            )
+            conn.executemany(
+                """INSERT INTO label_counts (label, images) VALUES (?, 1)
+                   ON CONFLICT(label) DO UPDATE SET images = images + 1""",
+                [(entry,) for entry in entries],
+            )
+        last = rows[-1][0]
+
+
+Migration = str | Callable[[sqlite3.Connection], None]  # SQL, or a step that reads and writes rows
+
+MIGRATIONS: list[tuple[str, Migration]] = [
     (
         "0001_images_and_label_index",
         """
@@ -102,6 +155,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0010_posting_log", POSTING_LOG_MIGRATION),
     ("0011_label_names_generation", LABEL_NAMES_MIGRATION),
     ("0012_hook_matches", MATCHES_MIGRATION),
+    ("0013_when_and_where", when_and_where_migration),
 ]
 
 
@@ -135,7 +189,7 @@ class SqliteCatalog:
         self._postings_lock = threading.Lock()
         self._postings_writer: sqlite3.Connection | None = None
         self._since_prune = 0  # records written since posting_log was last pruned
-        self._label_names: tuple[int, list[str]] | None = None
+        self._label_names: tuple[int, list[str], list[str]] | None = None  # generation, labels, every entry
         self._writer = self._connect()
         self.access = AccessTables(self._read, self._write)
         try:
@@ -236,10 +290,14 @@ class SqliteCatalog:
                     applied = self._applied(conn)  # another process may have migrated meanwhile
                     self._refuse_newer(conn, applied)
                     for name, sql in MIGRATIONS:
-                        if name not in applied:
+                        if name in applied:
+                            continue
+                        if isinstance(sql, str):
                             for statement in statements(sql):
                                 conn.execute(statement)
-                            conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
+                        else:
+                            sql(conn)
+                        conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now()))
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     conn.execute("COMMIT")
                 except BaseException:
@@ -306,12 +364,15 @@ class SqliteCatalog:
         analyzed = record.Status is Status.ANALYZED
         # Saved searches look at each analysis once: not at a record written again unchanged (a new etag only).
         to_match = analyzed and self.access.hooks_exist(conn) and self.access.analysed_anew(conn, record)
+        where = position(record) if analyzed else None  # a failed image is near nothing
         row = conn.execute(
-            """INSERT INTO images (key, status, has_analysis, etag, sha256, phash, versions, record, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO images (key, status, has_analysis, etag, sha256, phash, versions, record, updated_at,
+                                   latitude, longitude)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(key) DO UPDATE SET status = excluded.status, has_analysis = excluded.has_analysis,
                    etag = excluded.etag, sha256 = excluded.sha256, phash = excluded.phash,
-                   versions = excluded.versions, record = excluded.record, updated_at = excluded.updated_at
+                   versions = excluded.versions, record = excluded.record, updated_at = excluded.updated_at,
+                   latitude = excluded.latitude, longitude = excluded.longitude
                RETURNING id""",
             (
                 record.ImageName,
@@ -323,6 +384,7 @@ class SqliteCatalog:
                 json.dumps(record.AnalyzerVersions, sort_keys=True),
                 record.to_json(),
                 utc_now(),
+                *(where or (None, None)),
             ),
         ).fetchone()
         image_id = row[0]
@@ -498,6 +560,11 @@ class SqliteCatalog:
                 if term.op is not None and term.threshold is not None:
                     found = found.within(term.op, term.threshold)
                 return found
+            if entries[0].startswith(NEAR):
+                found = self._near(entries[0].removeprefix(NEAR))
+                if term.op is not None and term.threshold is not None:
+                    found = found.within(term.op, term.threshold)
+                return found
             scale = tuple(weights.values()) if any(w != 1.0 for w in weights.values()) else None
             return read(lambda: self._postings.term(conn, entries, term.op, term.threshold, scale))
 
@@ -505,6 +572,28 @@ class SqliteCatalog:
             return read(lambda: self._postings.term(conn, [UNIVERSE], None, None)).bitmap
 
         return Evaluation(query, fetch, universe)
+
+    def _near(self, circle_text: str) -> Posting:
+        """The images within a circle ("latitude,longitude,radius_km"): candidates from boxes of the position index,
+        then the exact great-circle distance; a hit scores 100 at the centre down to 0 at the edge (included)."""
+        latitude, longitude, radius = (float(part) for part in circle_text.split(","))
+        circle = Circle(latitude, longitude, radius)
+        rows: dict[int, tuple[float, float]] = {}
+        for south, north, west, east in circle.boxes():
+            for image_id, lat, lon in self._read(
+                """SELECT id, latitude, longitude FROM images
+                   WHERE latitude BETWEEN ? AND ? AND longitude BETWEEN ? AND ? AND has_analysis = 1""",
+                (south, north, west, east),
+            ):
+                rows[image_id] = (lat, lon)
+        if not rows:
+            return Posting.empty()
+        ids = np.fromiter(rows, np.uint32, len(rows))
+        where = np.array(list(rows.values()), dtype=np.float64)
+        distances = circle.distances(where[:, 0], where[:, 1])
+        inside = distances <= radius
+        scores = np.clip(100.0 * (1.0 - distances[inside] / radius), 0.0, 100.0)
+        return Posting.from_rows(ids[inside], scores)
 
     def _save_postings(self, built: list[tuple[str, int, Posting]]) -> None:
         """Keep large postings for the next process; a cache, so a busy or read-only catalog just skips it."""
@@ -549,12 +638,20 @@ class SqliteCatalog:
     def label_names(self) -> list[str]:
         """Kept while no label appears or disappears (a generation bumped by triggers on ``label_counts``): every
         search asks for them."""
+        return self._entries()[1]
+
+    def entries(self, prefix: str) -> list[str]:
+        """Every index entry that starts with ``prefix``, sorted (``place:``, ``make:``...), kept as label_names."""
+        every = self._entries()[2]
+        return every[bisect.bisect_left(every, prefix) : bisect.bisect_left(every, prefix + "\U0010ffff")]
+
+    def _entries(self) -> tuple[int, list[str], list[str]]:
         generation = self._read(f"SELECT value FROM generations WHERE name = '{LABEL_NAMES}'")[0][0]
         kept = self._label_names
         if kept is None or kept[0] != generation:
-            names = [row[0] for row in self._read("SELECT label FROM label_counts") if is_label(row[0])]
-            kept = self._label_names = (generation, names)
-        return kept[1]
+            every = sorted(row[0] for row in self._read("SELECT label FROM label_counts"))
+            kept = self._label_names = (generation, [name for name in every if is_label(name)], every)
+        return kept
 
     def person_names(self, person_ids: Iterable[int]) -> dict[int, str]:
         wanted = sorted(set(person_ids))

@@ -17,6 +17,7 @@ from pixlens.query import Node, Not, Term
 OPERATORS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 EMPTY = "SELECT NULL AS id, 0.0 AS score WHERE 0"
 TEXT = "text:"  # an entry that is a phrase for the full-text index, not a facet
+NEAR = "near:"  # an entry that is a circle "latitude,longitude,radius_km" over the images' coordinates, not a facet
 
 
 def term_sql(
