@@ -87,9 +87,9 @@ def test_a_folder_analysed_in_place_is_remembered_and_reconcile_without_store_de
     again = cli("--features", "properties", "--home", tmp_path / "H", "reconcile", "--json", cwd=tmp_path)
 
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout.splitlines()[-1])["deleted"] == 0
+    assert json.loads(again.stdout.splitlines()[-1])["Deleted"] == 0
     stats = json.loads(cli("--home", tmp_path / "H", "stats", "--json", cwd=tmp_path).stdout)
-    assert stats["images"] == 3 and stats["store"] == str(store)
+    assert stats["Images"] == 3 and stats["Store"] == str(store)
 
 
 def test_naming_another_store_is_refused_unless_moved(tmp_path: Path) -> None:
