@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -262,12 +263,25 @@ def test_facets_count_the_whole_result(catalogued: Served) -> None:
 def test_cli_and_api_print_the_same_shapes(catalogued: Served) -> None:
     home = str(catalogued.runtime.lens.settings.home)
     command = [str(Path(sys.executable).parent / "pixlens"), "--home", home]
-    lines = subprocess.run([*command, "search", "dog OR person", "--json"], capture_output=True, text=True, check=True)
-    from_cli = [json.loads(line) for line in lines.stdout.splitlines()]
-    from_api = catalogued.client.get("/v1/search", params={"q": "dog OR person"}).json()["Images"]
-    assert from_cli == from_api
+
+    def printed(*args: str) -> list[Any]:
+        lines = subprocess.run([*command, *args, "--json"], capture_output=True, text=True, check=True).stdout
+        return [json.loads(line) for line in lines.splitlines()]
+
+    for query in ("dog OR person", "person AND (has:text OR faces OR color:black OR category:animals)"):
+        from_api = catalogued.client.get("/v1/search", params={"q": query}).json()["Images"]
+        assert printed("search", query) == from_api and from_api
+    assert any(hit["Matched"] for hit in from_api)
     shown = subprocess.run([*command, "show", "chelsea.png"], capture_output=True, text=True, check=True)
     assert json.loads(shown.stdout) == catalogued.client.get("/v1/images/chelsea.png").json()
+    assert printed("labels") == catalogued.client.get("/v1/labels").json()["Labels"]
+    people = [
+        {k: v for k, v in row.items() if k != "Face"} for row in catalogued.client.get("/v1/people").json()["People"]
+    ]
+    assert printed("people") == people
+    stats, served_stats = printed("stats")[0], catalogued.client.get("/v1/stats").json()
+    del stats["Bytes"]  # the catalog's size on disk moves while the server writes its caches
+    assert {key: served_stats[key] for key in stats} == stats  # the API's stats are the CLI's, and the queue's
 
 
 # -- the rest ----
