@@ -324,7 +324,7 @@ def run(records: int = RECORDS, seconds: float = 8.0, rounds: int = 2) -> dict[s
             uploads.join()
             elapsed = time.perf_counter() - started
             analysed = analysed_so_far(base) - analysed_before
-            queue = json.loads(get(base + "/v1/stats")[1])["queue_depth"]
+            queue = json.loads(get(base + "/v1/stats")[1])["QueueDepth"]
     return {
         "records": records,
         "samples": len(sample_keys(seeded)),

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,8 +64,8 @@ def png(color: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:
 # -- health, schema ----
 def test_health_readiness_schema_and_docs(catalogued: Served) -> None:
     client = catalogued.client
-    assert client.get("/healthz").json()["status"] == "ok"
-    assert client.get("/readyz").json()["status"] == "ready"
+    assert client.get("/healthz").json()["Status"] == "ok"
+    assert client.get("/readyz").json()["Status"] == "ready"
     schema = client.get("/openapi.json").json()
     for path in ("/v1/images", "/v1/search", "/v1/images/{key}", "/v1/people/{person_id}", "/v1/stats"):
         assert path in schema["paths"]
@@ -120,7 +121,7 @@ def test_hostile_keys_are_refused_and_nothing_leaves_the_store(fresh: Served, ke
     assert answer.status_code == 400 and answer.json()["code"] == "invalid_key"
     home = fresh.runtime.lens.settings.home
     assert not (home.parent / "escape.png").exists() and not (home / "escape.png").exists()
-    assert fresh.client.get("/v1/stats").json()["images"] == 0
+    assert fresh.client.get("/v1/stats").json()["Images"] == 0
 
 
 def test_hostile_file_names_become_safe_keys(fresh: Served) -> None:
@@ -167,7 +168,7 @@ def test_size_and_count_limits(tmp_path: Path) -> None:
         lens.settings.decode.max_pixels = 100_000_000
         many = upload(served, *[(f"{n}.png", png((n, n, n))) for n in range(3)])
         assert many.status_code == 400 and "files" in many.json()["message"].lower()
-        assert served.client.get("/v1/stats").json()["images"] == 0
+        assert served.client.get("/v1/stats").json()["Images"] == 0
         assert served.client.get("/healthz").status_code == 200  # still serving
 
 
@@ -262,12 +263,25 @@ def test_facets_count_the_whole_result(catalogued: Served) -> None:
 def test_cli_and_api_print_the_same_shapes(catalogued: Served) -> None:
     home = str(catalogued.runtime.lens.settings.home)
     command = [str(Path(sys.executable).parent / "pixlens"), "--home", home]
-    lines = subprocess.run([*command, "search", "dog OR person", "--json"], capture_output=True, text=True, check=True)
-    from_cli = [json.loads(line) for line in lines.stdout.splitlines()]
-    from_api = catalogued.client.get("/v1/search", params={"q": "dog OR person"}).json()["Images"]
-    assert from_cli == from_api
+
+    def printed(*args: str) -> list[Any]:
+        lines = subprocess.run([*command, *args, "--json"], capture_output=True, text=True, check=True).stdout
+        return [json.loads(line) for line in lines.splitlines()]
+
+    for query in ("dog OR person", "person AND (has:text OR faces OR color:black OR category:animals)"):
+        from_api = catalogued.client.get("/v1/search", params={"q": query}).json()["Images"]
+        assert printed("search", query) == from_api and from_api
+    assert any(hit["Matched"] for hit in from_api)
     shown = subprocess.run([*command, "show", "chelsea.png"], capture_output=True, text=True, check=True)
     assert json.loads(shown.stdout) == catalogued.client.get("/v1/images/chelsea.png").json()
+    assert printed("labels") == catalogued.client.get("/v1/labels").json()["Labels"]
+    people = [
+        {k: v for k, v in row.items() if k != "Face"} for row in catalogued.client.get("/v1/people").json()["People"]
+    ]
+    assert printed("people") == people
+    stats, served_stats = printed("stats")[0], catalogued.client.get("/v1/stats").json()
+    del stats["Bytes"]  # the catalog's size on disk moves while the server writes its caches
+    assert {key: served_stats[key] for key in stats} == stats  # the API's stats are the CLI's, and the queue's
 
 
 # -- the rest ----
@@ -292,7 +306,7 @@ def test_similar_duplicates_labels_stats(catalogued: Served) -> None:
     labels = client.get("/v1/labels", params={"limit": 5}).json()["Labels"]
     assert len(labels) == 5 and labels[0]["Images"] >= labels[-1]["Images"]
     stats = client.get("/v1/stats").json()
-    assert stats["analyzed"] >= 30 and stats["queue_depth"] == 0 and stats["ready"] is True
+    assert stats["Analyzed"] >= 30 and stats["QueueDepth"] == 0 and stats["Ready"] is True
 
 
 def test_delete_removes_file_record_and_thumbnail(fresh: Served) -> None:
@@ -334,7 +348,7 @@ def test_metrics(fresh: Served) -> None:
     assert 'pixlens_analyzer_seconds_per_image_count{analyzer="labels"}' in text
     assert 'route="/v1/images/{key:path}"' in text  # the route's template, never a raw path
     assert "pixlens_queue_depth" in text
-    failures = fresh.client.get("/v1/stats").json()["recent_failures"]
+    failures = fresh.client.get("/v1/stats").json()["RecentFailures"]
     assert failures[0]["ImageName"] == "bad.png" and failures[0]["Error"]
 
 
@@ -412,9 +426,9 @@ def test_a_killed_server_loses_no_upload(tmp_path: Path) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             wait_ready(client)
             deadline = time.monotonic() + 180
-            while client.get("/v1/stats").json()["analyzed"] < len(keys) and time.monotonic() < deadline:
+            while client.get("/v1/stats").json()["Analyzed"] < len(keys) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert client.get("/v1/stats").json()["analyzed"] == len(keys)
+            assert client.get("/v1/stats").json()["Analyzed"] == len(keys)
     finally:
         restarted.terminate()
         assert restarted.wait(60) == 0  # a graceful stop
@@ -463,7 +477,7 @@ def test_reads_from_many_clients_while_uploads_are_analysed(fresh: Served) -> No
 def test_an_empty_query_is_every_image_newest_first(catalogued: Served) -> None:
     everything = catalogued.client.get("/v1/search", params={"limit": 1000}).json()
     stats = catalogued.client.get("/v1/stats").json()
-    assert everything["Total"] == stats["analyzed"] and everything["Unknown"] == {}
+    assert everything["Total"] == stats["Analyzed"] and everything["Unknown"] == {}
     blank = catalogued.client.get("/v1/search", params={"q": "   ", "limit": 1000}).json()
     assert [hit["ImageName"] for hit in blank["Images"]] == [hit["ImageName"] for hit in everything["Images"]]
     assert everything["Facets"]["Labels"][0]["Count"] <= everything["Total"]

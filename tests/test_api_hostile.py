@@ -198,7 +198,7 @@ def test_the_workers_survive_a_transient_catalog_failure(tmp_path: Path) -> None
     """A file deleted from the store while the catalog cannot be written (a full or failing disk for a moment):
     the watcher's forget raises CatalogError in the 'pixlens-watch' feeder thread, which dies; _drain then ends,
     the workers return without an error, and from then on /readyz says 'loading the models' for ever,
-    /v1/stats says workers_error null, and uploads are answered 202 'pending' but never analysed (until a
+    /v1/stats says WorkersError null, and uploads are answered 202 'pending' but never analysed (until a
     restart). Right: the failure is reported (readyz/stats say why) and the workers go on (retry) once the
     catalog can be written again; an upload made after that is analysed."""
     lens = make_lens(tmp_path / "home", analyzers=FAST, watch_settle_seconds=0.2)
@@ -213,8 +213,8 @@ def test_the_workers_survive_a_transient_catalog_failure(tmp_path: Path) -> None
                 time.sleep(0.1)
             readyz = served.client.get("/readyz").json()
             if not served.runtime.ready:  # while it cannot work, it says why, not that it is starting
-                assert "loading the models" not in str(readyz.get("detail"))
-                assert served.client.get("/v1/stats").json()["workers_error"]
+                assert "loading the models" not in str(readyz.get("Detail"))
+                assert served.client.get("/v1/stats").json()["WorkersError"]
         assert upload(served, "after.png", png((1, 200, 90))).status_code == 202
         served.wait_for("after.png", timeout=120)
 

@@ -168,10 +168,10 @@ def test_ingest_killed_mid_run_then_rerun_analyses_each_image_exactly_once(tmp_p
     results = [line for line in lines if "ImageName" in line]
     assert sorted(line["ImageName"] for line in results) == sorted(pending)  # only the unfinished ones
     assert {line["Outcome"] for line in results} == {"analyzed"}
-    summary = next(line for line in lines if "summary" in line)["summary"]
-    assert summary["analyzed"] == len(pending)
-    assert summary["unchanged"] == 60 - len(pending)
-    assert summary["failed"] == 0
+    summary = next(line for line in lines if "Summary" in line)["Summary"]
+    assert summary["Analyzed"] == len(pending)
+    assert summary["Unchanged"] == 60 - len(pending)
+    assert summary["Failed"] == 0
     check_after_finish(home / "catalog.db", keys, before)
 
 
@@ -182,10 +182,10 @@ def test_reconcile_after_a_kill_finishes_the_pending_images(tmp_path: Path) -> N
 
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
-    assert summary["pending"] == len(pending)
-    assert summary["new"] == summary["changed"] == summary["deleted"] == summary["outdated"] == 0
-    assert summary["outcomes"]["analyzed"] == len(pending)
-    assert summary["outcomes"]["failed"] == 0
+    assert summary["Pending"] == len(pending)
+    assert summary["New"] == summary["Changed"] == summary["Deleted"] == summary["Outdated"] == 0
+    assert summary["Outcomes"]["Analyzed"] == len(pending)
+    assert summary["Outcomes"]["Failed"] == 0
     check_after_finish(home / "catalog.db", keys, before)
 
     again = run("--home", home, "reconcile", "--dry-run", "--json")

@@ -474,7 +474,7 @@ def test_cli_features_then_all_adds_the_missing_analysers(tmp_path: Path) -> Non
 
     done = cli("--home", home, "ingest", folder, "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json_lines(done.stdout)[-1]["summary"]["analyzed"] == 1
+    assert json_lines(done.stdout)[-1]["Summary"]["Analyzed"] == 1
     lens = make_lens(home)
     try:
         full = lens.show("in/astronaut.png")
@@ -492,7 +492,7 @@ def test_cli_features_then_all_adds_the_missing_analysers(tmp_path: Path) -> Non
 
     done = cli("--home", home, "ingest", folder, "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json_lines(done.stdout)[-1]["summary"]["unchanged"] == 1
+    assert json_lines(done.stdout)[-1]["Summary"]["Unchanged"] == 1
 
 
 def test_cli_people_name_and_search(tmp_path: Path) -> None:

@@ -74,8 +74,8 @@ def test_search_from_another_folder_answers_from_the_project_home_not_a_new_empt
     assert [json.loads(line)["ImageName"] for line in found.stdout.splitlines()] == ["in/chelsea.png"]
     assert not (below / ".pixlens").exists()
     stats = json.loads(cli("stats", "--json", cwd=below).stdout)
-    assert stats["home"] == str(project / ".pixlens")
-    assert stats["store"] == str(project / ".pixlens" / "images")
+    assert stats["Home"] == str(project / ".pixlens")
+    assert stats["Store"] == str(project / ".pixlens" / "images")
 
 
 # -- the store a home remembers ----
@@ -87,9 +87,9 @@ def test_a_folder_analysed_in_place_is_remembered_and_reconcile_without_store_de
     again = cli("--features", "properties", "--home", tmp_path / "H", "reconcile", "--json", cwd=tmp_path)
 
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout.splitlines()[-1])["deleted"] == 0
+    assert json.loads(again.stdout.splitlines()[-1])["Deleted"] == 0
     stats = json.loads(cli("--home", tmp_path / "H", "stats", "--json", cwd=tmp_path).stdout)
-    assert stats["images"] == 3 and stats["store"] == str(store)
+    assert stats["Images"] == 3 and stats["Store"] == str(store)
 
 
 def test_naming_another_store_is_refused_unless_moved(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_init_makes_a_home_here_that_commands_below_find(tmp_path: Path) -> None
     made = cli("--store", store, "init", "--json", cwd=project)
 
     assert made.returncode == 0, made.stderr
-    assert json.loads(made.stdout)["home"] == str(project / ".pixlens")
+    assert json.loads(made.stdout)["Home"] == str(project / ".pixlens")
     done = cli("--features", "labels", "ingest", store, cwd=project / "sub")  # analysed in place, in that home
     assert done.returncode == 0, done.stderr
     found = cli("search", "cat", "--json", cwd=project / "sub")

@@ -82,7 +82,7 @@ def test_odd_names_and_odd_files_each_end_as_a_record_or_a_named_failure(tmp_pat
     assert "not a regular file (a named pipe)" in failed["pipe.png"]
     assert "broken symbolic link (its target" in failed["vanished"]
     summary = lines[-1]
-    assert summary["copied"] == 4 and summary["not_brought_in"] == 2 and summary["skipped"] == 1
+    assert summary["Copied"] == 4 and summary["NotBroughtIn"] == 2 and summary["Skipped"] == 1
 
     lens = make_lens(home, analyzers=["properties"])
     for key in analysed:

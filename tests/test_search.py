@@ -319,6 +319,7 @@ def test_cli_search_json(cli: tuple[CliRunner, list[str]]) -> None:
         assert isinstance(line["Score"], float)
         assert line["Labels"]
         assert all(set(entry) == {"Name", "Confidence"} for entry in line["Labels"])
+        assert line["Matched"] == []  # a label query matches labels only
         assert "Cat" in {entry["Name"] for entry in line["Labels"]}
 
 
@@ -395,11 +396,11 @@ def test_cli_stats_json(cli: tuple[CliRunner, list[str]]) -> None:
     result = runner.invoke(app, [*home, "stats", "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
-    assert stats["images"] == len(ground_truth())
-    assert stats["analyzed"] == len(ground_truth())
-    assert stats["failed"] == 0
-    assert stats["pending"] == 0
-    assert stats["labels"] > 10
+    assert stats["Images"] == len(ground_truth())
+    assert stats["Analyzed"] == len(ground_truth())
+    assert stats["Failed"] == 0
+    assert stats["Pending"] == 0
+    assert stats["Labels"] > 10
 
 
 def test_an_empty_query_finds_every_image_newest_first(analysed: Pixlens) -> None:

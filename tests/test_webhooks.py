@@ -283,7 +283,7 @@ def test_the_cli_sends_what_is_due(home: Path, receiver: Receiver) -> None:
         lens.close()
     sent = CliRunner().invoke(app, ["--home", str(home), "hooks", "deliver", "--json"])
     assert sent.exit_code == 0, sent.output
-    assert json.loads(sent.stdout) == {"delivered": 1, "retrying": 0, "dead": 0}
+    assert json.loads(sent.stdout) == {"Delivered": 1, "Retrying": 0, "Dead": 0}
     assert len(receiver.requests) == 1
 
 

@@ -180,7 +180,7 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
         state.home = Path(os.environ.get("PIXLENS_HOME") or HOME_FOLDER)
     where = describe(state.lens().settings)
     if as_json:
-        print(json.dumps(where))
+        print(json.dumps(shapes.pascal_keys(where)))
         return
     for name, place in where.items():
         out.print(f"{name:>13}: {escape(place)}", highlight=False)
@@ -231,12 +231,12 @@ def ingest(
             _emit({"Path": key_from_name(path), "Outcome": "failed", "Error": key_from_name(reason)})
         _emit(
             {
-                "summary": counts,
-                "copied": collected_.copied,
-                "already_in_store": collected_.already_stored,
-                "renamed": [{"Path": key_from_name(path), "ImageName": key} for path, key in collected_.renamed],
-                "skipped": len(collected_.skipped),
-                "not_brought_in": len(collected_.failed),
+                "Summary": shapes.pascal_keys(counts),
+                "Copied": collected_.copied,
+                "AlreadyInStore": collected_.already_stored,
+                "Renamed": [{"Path": key_from_name(path), "ImageName": key} for path, key in collected_.renamed],
+                "Skipped": len(collected_.skipped),
+                "NotBroughtIn": len(collected_.failed),
             }
         )
     else:
@@ -283,7 +283,7 @@ def reconcile(
         err.print(f"[yellow]warning:[/] {escape(refusal)}", highlight=False)
     outcomes = {} if dry_run else _summary(plan.results)
     if as_json:
-        _emit({**plan.summary(), **({"outcomes": outcomes} if outcomes else {})})
+        _emit(shapes.pascal_keys({**plan.summary(), **({"outcomes": outcomes} if outcomes else {})}))
     else:
         err.print(", ".join(f"{key}: {value}" for key, value in {**plan.summary(), **outcomes}.items()))
     if not dry_run and any(result.outcome is Outcome.FAILED for result in plan.results):
@@ -336,21 +336,31 @@ def search(
     for word, suggestions in result.unknown.items():
         hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
         err.print(f"[yellow]no label matches {escape(repr(word))}{escape(hint)}[/]", highlight=False)
+    names = shapes.naming(result.hits, lens.catalog.person_names, lens.taxonomy.categories)
     if as_json:
         for hit in result.hits:
-            print(json.dumps(shapes.hit(hit)))
+            print(json.dumps(shapes.hit(hit, names)))
         if not result.total:
             raise typer.Exit(1)
         return
-    table = Table("image", "score", "matched labels", box=None)
+    table = Table("image", "score", "matched", box=None)
     for hit in result.hits:
-        matched = ", ".join(f"{name} {conf:.0f}" for name, conf in sorted(hit.matched.items(), key=lambda x: -x[1]))
-        table.add_row(_shown(hit.key), f"{hit.score:.1f}", escape(matched))
+        table.add_row(_shown(hit.key), f"{hit.score:.1f}", escape(printable(_matched(shapes.hit(hit, names)))))
     out.print(table)
     showing = f" (showing {len(result.hits)})" if result.hits else ""
     err.print(f"{result.total} images match {escape(repr(query))}{showing}", highlight=False)
     if not result.total:
         raise typer.Exit(1)  # as grep: scripts can tell "found nothing" from "found"
+
+
+def _matched(shaped: dict[str, Any]) -> str:
+    """A hit's labels and other matched entries in a line: "Dog 93, color:green 31, person:Alice 99, faces 2"."""
+    said = [f"{label['Name']} {label['Confidence']:.0f}" for label in shaped["Labels"]]
+    for entry in shaped["Matched"]:
+        name = entry.get("Name") or entry.get("PersonId")
+        said.append(f"{entry['Kind'].lower()} {entry['Count']}" if "Count" in entry else
+                    f"{entry['Kind'].lower()}:{name} {entry['Score']:.0f}")  # fmt: skip
+    return ", ".join(said)
 
 
 @app.command()
@@ -478,7 +488,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """
     numbers = _lens(ctx).stats()
     if as_json:
-        print(json.dumps(numbers))
+        print(json.dumps(shapes.pascal_keys(numbers)))
         return
     for key, value in numbers.items():
         out.print(f"{key:>11}: {value}")

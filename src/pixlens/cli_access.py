@@ -205,7 +205,7 @@ def hooks_deliver(ctx: typer.Context, as_json: JsonOption = False) -> None:
     hooks.match_waiting()  # images analysed by ingest, watch or reconcile since the last look
     counts = hooks.deliverer.run_due()
     if as_json:
-        _emit(counts)
+        _emit(shapes.pascal_keys(counts))
     else:
         err.print(", ".join(f"{key}: {value}" for key, value in counts.items()))
 

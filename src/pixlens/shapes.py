@@ -1,19 +1,63 @@
 """The JSON objects that pixlens prints (``--json``) and serves (``/v1``): built in one place, so that a script can
-move from the command line to the HTTP API without a change. Field names are Amazon Rekognition's style
-(``ImageName``, ``Confidence``), records are :class:`~pixlens.record.ImageRecord` as stored.
+move from the command line to the HTTP API without a change. Every key is PascalCase, in Amazon Rekognition's style
+(``ImageName``, ``Confidence``); records are :class:`~pixlens.record.ImageRecord` as stored. The one exception is
+an API error's body, ``{"code", "message"}``: a contract of its own (docs/API.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pixlens.access import ApiKey
+from pixlens.catalog import facets as entries
 from pixlens.catalog.base import DeliveryRow, DuplicateSet, Hit, HookRow, PersonRow
+from pixlens.catalog.sqlplan import TEXT
 from pixlens.pipeline import Result
 from pixlens.record import ImageRecord
 from pixlens.search import Facets, SearchResult
 
 Json = dict[str, Any]
+
+# A matched index entry that is not a label: its prefix -> the Kind a hit's Matched list calls it.
+KINDS = {
+    entries.CATEGORY: "Category",
+    entries.COLOR: "Color",
+    entries.MODERATION: "Moderation",
+    entries.PERSON: "Person",
+    TEXT: "Text",
+}
+COUNTS = {entries.FACES: "Faces", entries.HAS_TEXT: "HasText"}  # entries whose value is a number of things
+
+
+@dataclass(frozen=True)
+class Naming:
+    """What a hit's index entries need to be shown: the people's names, and which bare entries are categories (the
+    catalog reports ``category:Sports`` as ``Sports``)."""
+
+    people: Mapping[int, str] = field(default_factory=dict)
+    categories: frozenset[str] = frozenset()
+
+
+def naming(hits: Iterable[Hit], person_names: Callable[[Iterable[int]], Mapping[int, str]],
+           categories: Iterable[str]) -> Naming:  # fmt: skip
+    """The names these hits need: of the people they matched (``person:<id>``), read once for the whole page."""
+    found = (
+        entry.removeprefix(entries.PERSON) for one in hits for entry in one.matched if entry.startswith(entries.PERSON)
+    )
+    ids = {int(number) for number in found if number.isdigit()}
+    return Naming(person_names(ids) if ids else {}, frozenset(categories))
+
+
+def pascal(key: str) -> str:
+    """``queue_depth`` -> ``QueueDepth``: the keys of counts that come as snake_case from the core."""
+    return "".join(part[:1].upper() + part[1:] for part in key.split("_"))
+
+
+def pascal_keys(numbers: Mapping[str, Any]) -> Json:
+    """A flat summary (stats, reconcile, ingest, deliveries) with PascalCase keys; nested summaries too."""
+    return {pascal(key): pascal_keys(value) if isinstance(value, Mapping) else value for key, value in numbers.items()}
 
 
 def record(found: ImageRecord) -> Json:
@@ -22,18 +66,38 @@ def record(found: ImageRecord) -> Json:
     return shaped
 
 
-def hit(found: Hit) -> Json:
-    labels = sorted(found.matched.items(), key=lambda item: -item[1])
+def hit(found: Hit, names: Naming = Naming()) -> Json:
+    """A search hit: ``Labels`` are the labels that matched (name, confidence); ``Matched`` the other index entries
+    that did (category, colour, moderation label, person, faces, text), each with its ``Kind``."""
+    ranked = sorted(found.matched.items(), key=lambda item: -item[1])
+    label = {name: entries.is_label(name) and name not in names.categories for name, _ in ranked}
     return {
         "ImageName": found.key,
         "Score": found.score,
-        "Labels": [{"Name": name, "Confidence": confidence} for name, confidence in labels],
+        "Labels": [{"Name": name, "Confidence": value} for name, value in ranked if label[name]],
+        "Matched": [matched(name, value, names) for name, value in ranked if not label[name]],
     }
 
 
-def search_page(result: SearchResult, found_facets: Facets | None = None) -> Json:
+def matched(entry: str, value: float, names: Naming = Naming()) -> Json:
+    """One matched entry that is not a label. Three shapes, told apart by ``Kind``:
+    ``{"Kind": "Category" | "Color" | "Moderation" | "Text", "Name", "Score"}``,
+    ``{"Kind": "Person", "PersonId", "Name" (null until named), "Score"}``, ``{"Kind": "Faces" | "HasText", "Count"}``.
+    ``Score`` (0-100) is the entry's value: a confidence, or for a colour its percentage of pixels."""
+    if entry in COUNTS:
+        return {"Kind": COUNTS[entry], "Count": round(value)}
+    if entry in names.categories:
+        return {"Kind": "Category", "Name": entry, "Score": value}
+    prefix, _, name = entry.partition(":")
+    kind = KINDS.get(prefix + ":", prefix.title())
+    if kind == "Person" and name.isdigit():
+        return {"Kind": kind, "PersonId": int(name), "Name": names.people.get(int(name)), "Score": value}
+    return {"Kind": kind, "Name": name, "Score": value}
+
+
+def search_page(result: SearchResult, found_facets: Facets | None = None, names: Naming = Naming()) -> Json:
     page: Json = {
-        "Images": [hit(each) for each in result.hits],
+        "Images": [hit(each, names) for each in result.hits],
         "Total": result.total,
         "NextCursor": result.next_cursor,
         "Unknown": result.unknown,

@@ -82,19 +82,19 @@ def _health(app: FastAPI, runtime: Runtime) -> None:
     @app.get("/healthz", response_model=models.Health, tags=["status"])
     async def healthz() -> Any:
         """Liveness: the process answers (in the event loop: never queued behind slow requests)."""
-        return {"status": "ok"}
+        return {"Status": "ok"}
 
     @app.get("/readyz", response_model=models.Health, responses={503: {"model": models.Health}}, tags=["status"])
     def readyz() -> Any:
         """Readiness: the models are loaded and the catalog answers."""
         if not runtime.ready or runtime.error:
             detail = runtime.error or "loading the models"
-            return JSONResponse({"status": "not_ready", "detail": detail}, 503)
+            return JSONResponse({"Status": "not_ready", "Detail": detail}, 503)
         try:
             runtime.lens.catalog.status_counts()
         except Exception as exc:
-            return JSONResponse({"status": "not_ready", "detail": f"catalog: {exc}"}, 503)
-        return {"status": "ready"}
+            return JSONResponse({"Status": "not_ready", "Detail": f"catalog: {exc}"}, 503)
+        return {"Status": "ready"}
 
     @app.get("/metrics", tags=["status"], response_class=Response)
     def metrics() -> Response:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Shape(BaseModel):
@@ -42,10 +42,38 @@ class MatchedLabel(Shape):
     Confidence: float
 
 
+class MatchedFacet(Shape):
+    """A category, colour, moderation label or text phrase that matched; Score: its confidence or pixel percentage."""
+
+    Kind: Literal["Category", "Color", "Moderation", "Text"]
+    Name: str
+    Score: float
+
+
+class MatchedPerson(Shape):
+    """A person that matched (``person:``), with the name as it is now (null until named)."""
+
+    Kind: Literal["Person"]
+    PersonId: int
+    Name: str | None
+    Score: float
+
+
+class MatchedCount(Shape):
+    """``faces``/``has:faces`` (the number of faces) or ``has:text`` (the number of lines of text)."""
+
+    Kind: Literal["Faces", "HasText"]
+    Count: int
+
+
+MatchedEntry = Annotated[MatchedFacet | MatchedPerson | MatchedCount, Field(discriminator="Kind")]
+
+
 class SearchHit(Shape):
     ImageName: str
     Score: float
-    Labels: list[MatchedLabel]
+    Labels: list[MatchedLabel]  # the labels that matched (a parent's confidence is its best child's)
+    Matched: list[MatchedEntry]  # what else matched: categories, colours, people, faces, text...
 
 
 class NamedCount(Shape):
@@ -144,21 +172,22 @@ class FailureRow(Shape):
 
 
 class StatsAnswer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # a catalog may count more (Labels, Faces, Bytes...)
 
-    images: int
-    pending: int
-    analyzed: int
-    failed: int
-    queue_depth: int
-    throughput: float
-    ready: bool
-    recent_failures: list[FailureRow]
+    Images: int
+    Pending: int
+    Analyzed: int
+    Failed: int
+    QueueDepth: int
+    Throughput: float
+    Ready: bool
+    WorkersError: str | None
+    RecentFailures: list[FailureRow]
 
 
 class Health(Shape):
-    status: str
-    detail: str | None = None
+    Status: str
+    Detail: str | None = None
 
 
 class HookIn(Shape):

@@ -29,7 +29,8 @@ def search(
 ) -> Any:
     """Images matching a query, best first, a page at a time, with facet counts over the whole result."""
     result = rt.lens.search(q, limit=limit, cursor=cursor or None)
-    return shapes.search_page(result, rt.lens.facets(q) if facets else None)
+    names = shapes.naming(result.hits, rt.lens.catalog.person_names, rt.lens.taxonomy.categories)
+    return shapes.search_page(result, rt.lens.facets(q) if facets else None, names)
 
 
 @router.get("/duplicates", response_model=models.DuplicatesAnswer, dependencies=READ, tags=["search"])
@@ -83,12 +84,12 @@ def name_person(person_id: int, body: models.PersonName, rt: RuntimeDep) -> Any:
 def stats(rt: RuntimeDep) -> Any:
     """Counts by status, the queue, throughput and the recent failures with their reasons."""
     return {
-        **rt.lens.stats(),
-        "queue_depth": rt.queue_depth(),
-        "throughput": round(rt.throughput(), 3),
-        "ready": rt.ready,
-        "workers_error": rt.error,
-        "recent_failures": [
+        **shapes.pascal_keys(rt.lens.stats()),
+        "QueueDepth": rt.queue_depth(),
+        "Throughput": round(rt.throughput(), 3),
+        "Ready": rt.ready,
+        "WorkersError": rt.error,
+        "RecentFailures": [
             {"ImageName": key, "Error": error, "At": at} for key, error, at in rt.lens.catalog.failures(RECENT)
         ],
     }

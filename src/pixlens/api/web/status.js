@@ -9,13 +9,13 @@ import { toast } from "./toast.js";
 const REFRESH_MS = 3000;
 
 function words(name) {
-  // "QueueDepth", "queue_depth" -> "queue depth"
+  // "QueueDepth" -> "queue depth"
   return String(name).replace(/_/g, " ").replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
 }
 
 // The numbers first shown, in this order; any other number follows.
-const FIRST = ["images", "analyzed", "pending", "failed", "queue_depth", "throughput"];
-const UNITS = { throughput: "images / s" };
+const FIRST = ["Images", "Analyzed", "Pending", "Failed", "QueueDepth", "Throughput"];
+const UNITS = { Throughput: "images / s" };
 
 function when(value) {
   let date = null;
@@ -95,7 +95,7 @@ function render(holder, stats) {
       groups.push(h("section", { class: "panel" }, h("h2", {}, words(name)), h("dl", { class: "facts" }, rows.flatMap(([k, v]) => [h("dt", {}, words(k)), h("dd", {}, show(k, v))]))));
     } else if (typeof value === "number") {
       const unit = UNITS[name] ? ` (${UNITS[name]})` : "";
-      cards.push(h("li", { class: `card card-${name.replace(/[^a-z_]/gi, "")}` }, h("span", { class: "card-value" }, show(name, value)), h("span", { class: "card-name" }, words(name) + unit)));
+      cards.push(h("li", { class: `card card-${words(name).replace(/[^a-z]+/g, "-")}` }, h("span", { class: "card-value" }, show(name, value)), h("span", { class: "card-name" }, words(name) + unit)));
     } else if (typeof value === "string" && /error/i.test(name)) {
       problems.push(h("p", { class: "notice notice-error", role: "alert" }, `${words(name)}: ${value}`));
     } else if (typeof value === "string") {
@@ -126,7 +126,7 @@ export function renderStatus(main) {
       retryFocus = document.activeElement && holder.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
       render(holder, stats);
       if (retryFocus) [...holder.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === retryFocus)?.focus();
-      const ready = stats && stats.ready === false ? "Starting: loading the models. " : "";
+      const ready = stats && stats.Ready === false ? "Starting: loading the models. " : "";
       updated.textContent = `${ready}Updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
       if (error.name === "AbortError") return;
