@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES, make_lens
+from pixlens import shapes
 from pixlens.analysis import places
 from pixlens.catalog.sqlite import MIGRATIONS, SCHEMA_VERSION
 from pixlens.errors import QueryError
@@ -478,3 +479,11 @@ def test_without_the_new_fields_the_language_is_unchanged() -> None:
     with pytest.raises(QueryError, match="unknown field 'taken'"):
         parse("taken:2019")
     assert parse("width>=80") == Term("width", op=">=", threshold=80.0)  # a label with a threshold, as before
+
+
+def test_a_hit_says_which_date_and_place_matched(trips: Pixlens) -> None:
+    (hit,) = trips.search("taken:2019 place:paris").hits
+    shaped = shapes.hit(hit)
+    kinds = {entry["Kind"] for entry in shaped["Matched"]}
+    assert {"Taken", "Place"} <= kinds
+    assert not any(label["Name"].startswith(("taken:", "place:")) for label in shaped["Labels"])

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pixlens import when_where
 from pixlens.access import ApiKey
 from pixlens.catalog import facets as entries
 from pixlens.catalog.base import DeliveryRow, DuplicateSet, Hit, HookRow, PersonRow
@@ -27,6 +28,14 @@ KINDS = {
     entries.MODERATION: "Moderation",
     entries.PERSON: "Person",
     TEXT: "Text",
+    when_where.TAKEN: "Taken",
+    when_where.MAKE: "Make",
+    when_where.MODEL: "Model",
+    when_where.PLACE: "Place",
+    when_where.REGION: "Region",
+    when_where.COUNTRY: "Country",
+    when_where.SIZE: "Size",
+    when_where.ORIENTATION: "Orientation",
 }
 COUNTS = {entries.FACES: "Faces", entries.HAS_TEXT: "HasText"}  # entries whose value is a number of things
 

@@ -43,9 +43,13 @@ class MatchedLabel(Shape):
 
 
 class MatchedFacet(Shape):
-    """A category, colour, moderation label or text phrase that matched; Score: its confidence or pixel percentage."""
+    """A category, colour, moderation label, text phrase, date, camera, place, size or orientation that matched;
+    Score: its confidence, pixel percentage, or 100 for a fact (taken:2019-06, place:paris)."""
 
-    Kind: Literal["Category", "Color", "Moderation", "Text"]
+    Kind: Literal[
+        "Category", "Color", "Moderation", "Text", "Taken", "Make", "Model", "Place", "Region", "Country", "Size",
+        "Orientation",
+    ]  # fmt: skip
     Name: str
     Score: float
 
