@@ -387,13 +387,13 @@ def test_a_malformed_query_is_refused_as_search_refuses_it(lens: Pixlens, home: 
     search = runner.invoke(app, ["--home", str(home), "search", "dog AND (cat"])
     assert added.exit_code == search.exit_code == 2
     assert added.stderr == search.stderr and "^" in added.stderr  # the same pointer message
-    unknown = runner.invoke(app, ["--home", str(home), "hooks", "add", "d", "doge", "https://example.org/"])
-    assert unknown.exit_code == 0 and "did you mean Dog" in unknown.stderr  # saved, with the search's warning
+    unknown = runner.invoke(app, ["--home", str(home), "hooks", "add", "d", "caat", "https://example.org/"])
+    assert unknown.exit_code == 0 and "did you mean Cat" in unknown.stderr  # saved, with the search's warning
     listed = runner.invoke(app, ["--home", str(home), "hooks", "list", "--json"])
     assert [json.loads(line) for line in listed.stdout.splitlines()] == [
         {
             "Name": "d",
-            "Query": "doge",
+            "Query": "caat",
             "Url": "https://example.org/",
             "HasSecret": False,
             "CreatedAt": json.loads(listed.stdout)["CreatedAt"],
