@@ -418,8 +418,12 @@ def downgrade(path: Path) -> None:
         conn.execute("DROP INDEX images_by_position")
         conn.execute("ALTER TABLE images DROP COLUMN latitude")
         conn.execute("ALTER TABLE images DROP COLUMN longitude")
-        conn.execute("DELETE FROM migrations WHERE name = ?", (MIGRATIONS[-1][0],))
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        before = [name for name, _ in MIGRATIONS].index("0013_when_and_where")
+        for name, _ in MIGRATIONS[before:]:  # 0013 and every later one runs again
+            conn.execute("DELETE FROM migrations WHERE name = ?", (name,))
+        conn.execute("DELETE FROM label_index WHERE label IN ('has:people', 'is:screenshot')")
+        conn.execute("DELETE FROM label_counts WHERE label IN ('has:people', 'is:screenshot')")
+        conn.execute(f"PRAGMA user_version = {before}")
         conn.commit()
 
 

@@ -5,8 +5,8 @@ A query is free text when it is plain words (no quotes but after a text word, no
 ``-`` or upper-case ``AND``/``OR``/``NOT``), at least two of them, and the query language would not do what the
 person means: some word is a stop word, a colour, a count, a filler such as ``photo of``, or finds no label, or
 two words make one name (``golden retriever``). Then each word becomes a term: stop words and fillers dropped,
-colour words ``color:``, a count before a word for people ``faces>=N``, ``text "..."`` (or ``saying``, ``reads``)
-a full-text phrase, names of several words joined, the rest labels. The terms are combined with
+colour words ``color:``, a count before a word for people ``faces>=N OR has:people>=N``, ``text "..."`` (or
+``saying``, ``reads``) a full-text phrase, names of several words joined, the rest labels. The terms are combined with
 :class:`~pixlens.query.Some`: an image matching more of the words, more confidently, ranks first, and one
 matching only some of them is still found. Words that find nothing are left out and reported.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pixlens.analysis.colors import SIMPLIFIED_COLORS
-from pixlens.query import KEYWORDS, Node, Some, Term
+from pixlens.query import KEYWORDS, Node, Or, Some, Term
 
 __all__ = ["FreeText", "read"]
 
@@ -112,7 +112,9 @@ def _terms(words: list[str], names: Knows, finds: Knows) -> FreeText:
         count = COUNTS.get(low) or COUNT_WORDS.get(low)
         nxt = words[i + 1].lower() if i + 1 < len(words) else ""
         if count is not None and (nxt in PEOPLE_WORDS or (low in ("crowd", "group") and not nxt)):
-            found.append(Term("faces", op=">=", threshold=float(count), position=position))
+            faces = Term("faces", op=">=", threshold=float(count), position=position)
+            boxed = Term("people", "has", op=">=", threshold=float(count), position=position)
+            found.append(Or((faces, boxed)))
             i += 2 if nxt in PEOPLE_WORDS else 1
             continue
         if low in COLORS:

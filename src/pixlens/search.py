@@ -7,8 +7,8 @@ read that finds cars, buses and bicycles. A word that the lexicon does not know 
 catalog. A query that is not meant in the query language is read as free text (``freetext.py``).
 
 Fields name the other facets (``catalog/facets.py``): ``category:``, ``color:``, ``text:`` (full text),
-``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``has:text`` / ``has:faces``,
-``is:safe`` / ``is:unsafe``. Unsafe
+``person:`` (a person's name or number), ``faces>=2`` (the number of faces), ``has:text`` / ``has:faces`` /
+``has:people>=2`` (the number of people boxed), ``is:safe`` / ``is:unsafe``, ``is:screenshot``. Unsafe
 images are left out unless the query mentions ``is:`` (a setting). When, where and which camera (``taken:``,
 ``place:``, ``near:``, ``camera:``, ``width>``...) are ``when_where.py``'s.
 """
@@ -36,8 +36,9 @@ from pixlens.lexicon import Lexicon
 from pixlens.query import And, Node, Not, Term, parse, terms
 
 SEARCH_FIELDS = frozenset({"label", "category", "text", "color", "person", "is", "has", *when_where.FIELDS})
-HAS = {"text": facets.HAS_TEXT, "faces": facets.FACES, "face": facets.FACES}  # has:text, has:faces
+HAS = {"text": facets.HAS_TEXT, "faces": facets.FACES, "face": facets.FACES, "people": facets.HAS_PEOPLE}
 UNSAFE = "explicit nudity"  # the moderation label whose confidence decides is:unsafe
+SAFETY = frozenset({"safe", "unsafe"})  # is: words that ask about safety (and so show unsafe images)
 FACE_WORDS = frozenset({"face", "faces"})
 
 
@@ -133,6 +134,8 @@ class Searcher:
             return [facets.MODERATION + value]
         if term.field == "has":
             return [HAS[value]] if value in HAS else []
+        if term.field == "is":
+            return [facets.SCREENSHOT] if value == "screenshot" else []
         if term.field == "person":
             return [f"{facets.PERSON}{person}" for person in self.people(unicodedata.normalize("NFC", term.value))]
         if value in FACE_WORDS:
@@ -218,7 +221,7 @@ class Searcher:
 
     def plan(self, node: Node) -> Node:
         """Rewrite ``is:`` terms into moderation thresholds, and leave unsafe images out unless asked for."""
-        asked = any(term.field == "is" for term in terms(node))
+        asked = any(term.field == "is" and term.value.casefold() in SAFETY for term in terms(node))
         node = self._rewrite(node)
         # A range count first: with no unsafe image in the catalog the filter would only cost time.
         if self.hide_unsafe and not asked and self.catalog.count(self._unsafe(), self.resolve) > 0:
@@ -231,14 +234,17 @@ class Searcher:
             if node.field in when_where.FIELDS:
                 return when_where.rewrite(node)
             if node.field == "has" and node.value.casefold() not in HAS:
-                raise QueryError(f"unknown has:{node.value} (known: has:text, has:faces)", position=node.position)
-            if node.field != "is":
+                known = ", ".join(f"has:{name}" for name in HAS)
+                raise QueryError(f"unknown has:{node.value} (known: {known})", position=node.position)
+            if node.field != "is" or node.value.casefold() == "screenshot":
                 return node
             if node.value.casefold() == "unsafe":
                 return self._unsafe()
             if node.value.casefold() == "safe":
                 return Not(self._unsafe())
-            raise QueryError(f"unknown is:{node.value} (known: is:safe, is:unsafe)", position=node.position)
+            raise QueryError(
+                f"unknown is:{node.value} (known: is:safe, is:unsafe, is:screenshot)", position=node.position
+            )
         if isinstance(node, Not):
             return Not(self._rewrite(node.operand))
         rewritten = tuple(self._rewrite(operand) for operand in node.operands)

@@ -28,6 +28,7 @@ KINDS = {
     entries.MODERATION: "Moderation",
     entries.PERSON: "Person",
     TEXT: "Text",
+    entries.IS: "Is",
     when_where.TAKEN: "Taken",
     when_where.MAKE: "Make",
     when_where.MODEL: "Model",
@@ -37,7 +38,7 @@ KINDS = {
     when_where.SIZE: "Size",
     when_where.ORIENTATION: "Orientation",
 }
-COUNTS = {entries.FACES: "Faces", entries.HAS_TEXT: "HasText"}  # entries whose value is a number of things
+COUNTS = {entries.FACES: "Faces", entries.HAS_TEXT: "HasText", entries.HAS_PEOPLE: "People"}  # numbers of things
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class MatchedFacet(Shape):
 
     Kind: Literal[
         "Category", "Color", "Moderation", "Text", "Taken", "Make", "Model", "Place", "Region", "Country", "Size",
-        "Orientation",
+        "Orientation", "Is",
     ]  # fmt: skip
     Name: str
     Score: float
@@ -64,9 +64,9 @@ class MatchedPerson(Shape):
 
 
 class MatchedCount(Shape):
-    """``faces``/``has:faces`` (the number of faces) or ``has:text`` (the number of lines of text)."""
+    """``faces``/``has:faces`` (the number of faces), ``has:text`` (lines of text) or ``has:people`` (people boxed)."""
 
-    Kind: Literal["Faces", "HasText"]
+    Kind: Literal["Faces", "HasText", "People"]
     Count: int
 
 

@@ -32,7 +32,16 @@ from pixlens.catalog.base import (
     Resolver,
     weighted,
 )
-from pixlens.catalog.facets import CATEGORY, HAS_TEXT_MIGRATION, backfill, facets, is_label, position, text_of
+from pixlens.catalog.facets import (
+    CATEGORY,
+    HAS_TEXT_MIGRATION,
+    backfill,
+    facets,
+    is_label,
+    kind_migration,
+    position,
+    text_of,
+)
 from pixlens.catalog.postings import LOG_MIGRATION as POSTING_LOG_MIGRATION
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings, prune_log
@@ -156,6 +165,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_label_names_generation", LABEL_NAMES_MIGRATION),
     ("0012_hook_matches", MATCHES_MIGRATION),
     ("0013_when_and_where", when_and_where_migration),
+    ("0014_people_and_screenshots", kind_migration),
 ]
 
 
