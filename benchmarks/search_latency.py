@@ -31,6 +31,7 @@ from pixlens.catalog.facets import MODERATION
 from pixlens.catalog.sqlite import SqliteCatalog
 from pixlens.catalog.sqlplan import term_sql
 from pixlens.config import ModerationSettings
+from pixlens.lexicon import Lexicon
 from pixlens.query import Node, Not, Or, Term
 from pixlens.record import ImageRecord, Label, NameRef, Status
 from pixlens.search import UNSAFE, Searcher
@@ -230,6 +231,7 @@ def searcher_for(catalog: SqliteCatalog, taxonomy: Taxonomy) -> Searcher:
         catalog.label_names(),
         unsafe_from=defaults.min_confidence,
         hide_unsafe=defaults.hide_unsafe,
+        lexicon=Lexicon.with_meanings(),
     )
 
 
