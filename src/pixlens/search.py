@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -116,6 +117,7 @@ class Searcher:
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
         self._categories = {category.casefold(): category for category in taxonomy.categories}
         self._when_where = when_where.Resolver(catalog.entries)
+        self._understood = functools.lru_cache(maxsize=256)(self._understand)
 
     def resolve(self, term: Term) -> Resolved:
         """The index entries one term matches; label words with the weight of what they mean (see lexicon.py)."""
@@ -180,6 +182,15 @@ class Searcher:
         words of free text that find nothing (left out). Raises QueryError, with the query, for a malformed one."""
         if not text.strip():
             return self.plan(EVERYTHING), []
+        tree, dropped = self._understood(text)
+        try:
+            return self.plan(tree), dropped
+        except QueryError as exc:
+            raise QueryError(exc.message, text, exc.position) from None
+
+    def _understand(self, text: str) -> tuple[Node, list[str]]:
+        """The tree of a query before ``plan`` (which depends on the catalog now); kept per searcher (a page and
+        its facets, the next page) by ``_understood``."""
         try:
             tree: Node | None = parse(text, SEARCH_FIELDS)
             error = None
@@ -187,14 +198,11 @@ class Searcher:
             tree, error = None, QueryError(exc.message, text, exc.position)
         free = freetext.read(text, self._names, self._finds, structured=tree is not None)
         if free is not None:
-            return self.plan(free.node), free.unknown
+            return free.node, free.unknown
         if tree is None:
             assert error is not None
             raise error from None
-        try:
-            return self.plan(tree), []
-        except QueryError as exc:
-            raise QueryError(exc.message, text, exc.position) from None
+        return tree, []
 
     def facets(self, text: str, labels: list[str], people: list[tuple[int, str | None]]) -> Facets:
         """Counts over all the hits of a query: ``labels`` (the most frequent first) and ``people`` are the
