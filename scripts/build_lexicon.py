@@ -12,13 +12,14 @@ Only the standard library; deterministic (the same inputs give the same bytes).
 What a word finds
     Each sense of a noun lemma (all of ``index.noun``, about 117,000 lemmas) finds every label whose synset is the
     sense itself or lies below it (all hypernyms followed, as for the taxonomy): ``flower`` -> Daisy and the other
-    flowers, ``instrument`` -> the musical instruments. A sense with no label at or below it finds the label just
+    flowers, ``instrument`` -> the musical instruments. A sense with no label at or below it finds the labels just
     above it, less strongly (a sedan is a car), if it is the word's commonest sense or no sense of the word has a
-    label at or below it (a dog is never "an unattractive woman" -> Person), unless that label is a top group of
-    the taxonomy (a pet is not "every animal", a beach not "every landform"), or Person from any depth (a
-    carpenter is a person); never a label further up (a kitten is not "every mammal"). Labels
-    found through a label that is itself found are left out: its index entry already holds them (``animal`` is one
-    read, not 398).
+    label at or below it (a dog is never "an unattractive woman" -> Person). A word none of whose senses has a
+    label at or below it climbs from its commonest sense, seen in use, to the nearest labels however far up (a
+    carpenter is a person, a seagull a bird), if such a label groups at most ``FAR_MAX_BELOW`` labels (a deer is
+    no help as "every mammal"). Never to a top group of the taxonomy (a pet is not "every animal",
+    a beach not "every landform", a tree not "every plant"). Labels found through a label that is itself found are
+    left out: its index entry already holds them (``animal`` is one read, not 398).
 
 How strongly
     A sense weighs by how often it was tagged in WordNet's semantic concordance (``cntlist.rev``), the most
@@ -65,8 +66,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src/pixlens/analysis/data/lexicon.json.gz"
 
 BROADER = 0.7  # weight of a label found above a sense, relative to one found at or below it
-UP_ANY_DEPTH = ("Person",)  # labels that words from any depth below find (carpenter, bride, soldier)
 MIN_SENSE_WEIGHT = 0.5
+FAR_MAX_BELOW = 64  # a label more than one step above a word groups at most this many labels (Bird, not Mammal)
 
 # (British, American) spelling pairs, applied to whole words and word endings.
 SPELLINGS: list[tuple[str, str]] = [
@@ -129,8 +130,17 @@ def sense_weights(n: int, counts: dict[int, int]) -> list[float]:
     return [MIN_SENSE_WEIGHT + (1 - MIN_SENSE_WEIGHT) * f / top for f in frequency]
 
 
+def top_groups(parents: dict[str, list[str]], models: set[str]) -> set[str]:
+    """The taxonomy's top groups: labels with nothing above and something below that no model outputs itself
+    (Animal, Plant, Structure; not Person, a class of the detector)."""
+    below = {parent for own in parents.values() for parent in own}
+    return {name for name, own in parents.items() if not own and name in below and name not in models}
+
+
 class Graph:
-    def __init__(self, nodes: dict[str, Node], label_of: dict[str, str], parents: dict[str, list[str]]) -> None:
+    def __init__(
+        self, nodes: dict[str, Node], label_of: dict[str, str], parents: dict[str, list[str]], models: set[str]
+    ) -> None:
         self.nodes = nodes
         self.label_of = label_of  # synset offset -> label name
         self.parents = parents  # label -> its parent labels (taxonomy)
@@ -141,7 +151,7 @@ class Graph:
                 self.below[ancestor].add(label)
         # The top groups of the taxonomy (Animal, Structure, Geological Formation...): too broad to be what a word
         # just below them means (a pet is no "every animal", a beach no "every landform").
-        self.groups = {name for name, own in parents.items() if not own and any(name in p for p in parents.values())}
+        self.groups = top_groups(parents, models)
         offsets = self.offsets
         for label in label_of.values():  # parent+ and parent- overrides: the taxonomy decides
             for parent in parents[label]:
@@ -174,20 +184,25 @@ class Graph:
         """Labels at or below a sense."""
         return self.covering(self.below.get(offset, set()))
 
-    def up(self, offset: str, commonest: bool) -> set[str]:
-        """Labels just above a sense (a sedan is a car), or any way above for ``UP_ANY_DEPTH`` when it is the word's
-        commonest sense, seen in use (a carpenter is a person; a pet, "a special loved one" only in its second
-        sense, is not);
-        none for proper names (Crane the writer is no person to search for)."""
+    def up(self, offset: str, any_depth: bool) -> set[str]:
+        """Labels just above a sense (a sedan is a car), or with ``any_depth`` the nearest ones however far up (a
+        carpenter is a person, a seagull a bird); never a top group of the taxonomy, nor for proper names (Crane
+        the writer is no person to search for)."""
         if all(lemma[:1].isupper() for lemma in self.nodes[offset].lemmas):
             return set()
-        parents = {self.label_of[h] for h in self.nodes[offset].hypernyms if h in self.label_of}
-        if parents:
-            return parents - self.groups
-        if not commonest:
-            return set()
-        ancestors = self.ancestors(offset)
-        return {label for label in UP_ANY_DEPTH if self.offsets[label] in ancestors}
+        frontier, seen, steps = list(self.nodes[offset].hypernyms), set(), 1
+        while frontier:
+            found = {self.label_of[h] for h in frontier if h in self.label_of} - self.groups
+            if steps > 1:  # a deer is a mammal, but "deer" finding every mammal helps no one
+                found = {label for label in found if len(self.below[self.offsets[label]]) <= FAR_MAX_BELOW}
+            if found:
+                return found
+            if not any_depth:
+                return set()
+            steps += 1
+            seen.update(frontier)
+            frontier = [h for current in frontier for h in self.nodes[current].hypernyms if h not in seen]
+        return set()
 
 
 def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, object]) -> dict[str, object]:
@@ -195,7 +210,8 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
     nodes = hypernym_graph(wn)
     label_of = {str(info["wnid"])[1:]: name for name, info in labels.items() if info["wnid"]}
     parents = {name: list(info["parents"]) for name, info in labels.items()}  # type: ignore[call-overload]
-    graph = Graph(nodes, label_of, parents)
+    models = {*taxonomy["imagenet"], *taxonomy["coco"]}  # type: ignore[misc]
+    graph = Graph(nodes, label_of, parents, models)
 
     words: dict[str, dict[str, float]] = defaultdict(dict)
 
@@ -217,14 +233,17 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
         # climbs (mouse, the animal -> Rodent, beside the computer mouse).
         down = [(graph.down(offset), weight) for offset, weight in senses]
         below_some = any(labels_below for labels_below, _ in down)
-        # Person from any depth only for a meaning seen in use: the commonest sense, tagged in the concordance or
-        # the word's only one (a bunny's untagged first sense is a nightclub waitress).
+        # Climbing any distance only for a word none of whose senses has labels below, and only its commonest
+        # meaning, seen in use: tagged in the concordance or the word's only sense (a bunny's untagged first sense
+        # is a nightclub waitress; a whale, a large person in its tagged sense, is the animal first).
         seen = bool(counts.get(lemma)) or len(senses) == 1
-        for (offset, weight), (labels_below, _) in zip(senses, down, strict=True):
+        tagged_first = counts.get(lemma, {}).get(1, 0) > 0 and weights[0] == 1.0
+        for index, ((offset, weight), (labels_below, _)) in enumerate(zip(senses, down, strict=True)):
             if labels_below:
                 add(key, dict.fromkeys(labels_below, weight))
-            elif not below_some or weight == 1.0:
-                add(key, dict.fromkeys(graph.up(offset, weight == 1.0 and seen), weight * BROADER))
+            elif not below_some or (index == 0 and tagged_first):  # the first sense, seen in use: a mouse
+                far = weight == 1.0 and seen and not below_some
+                add(key, dict.fromkeys(graph.up(offset, far), weight * BROADER))
     for name, info in labels.items():
         for word in (name, *info["aliases"]):  # type: ignore[misc]
             add(normalize(word), {name: 1.0})

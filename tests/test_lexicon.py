@@ -52,6 +52,7 @@ def reached(lexicon: Lexicon, taxonomy: Taxonomy, word: str) -> set[str]:
         ("gray whale", {"Grey Whale"}),
         ("sedan", {"Car"}),
         ("carpenter", {"Person"}),
+        ("seagull", {"Bird"}),  # nothing below it: the nearest label above, however far
         ("animal", {"Tabby Cat", "Golden Retriever", "Goldfish"}),
     ],
 )
@@ -81,6 +82,8 @@ def test_a_rare_sense_does_not_climb_to_a_label_above(lexicon: Lexicon) -> None:
     # dog's fourth sense is an unattractive woman, a bunny's untagged first sense a nightclub waitress
     assert {match.label for match in lexicon.lookup("dog")} == {"Dog"}
     assert "Person" not in {match.label for match in lexicon.lookup("bunny")}
+    # a whale is the animal first, although its tagged sense is a large person
+    assert {match.label for match in lexicon.lookup("whale")} == {"Grey Whale", "Killer Whale"}
     # a top group of the taxonomy is never what a word just below it means
     assert "Geological Formation" not in {match.label for match in lexicon.lookup("beach") if match.via == WORDNET}
 
@@ -163,3 +166,8 @@ def test_the_sentence_model_leaves_out_modified_names_groups_and_abstract_words(
     assert "Canine" not in {match.label for match in meanings.lookup("pet")}  # above Dog, which was chosen
     for word in ("happiness", "democracy", "tuesday", "xqzvk"):
         assert meanings.lookup(word) == [], word
+
+
+def test_a_far_label_above_is_never_a_broad_one(lexicon: Lexicon) -> None:
+    assert lexicon.lookup("deer") == []  # a deer is a mammal, but every mammal is no answer
+    assert "Jersey" not in {match.label for match in lexicon.lookup("turtle")}  # untagged first sense: a sweater

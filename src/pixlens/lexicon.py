@@ -53,7 +53,9 @@ class Lexicon:
         self._taxonomy = taxonomy or Taxonomy.load()
         # The taxonomy's top groups (Animal, Furniture...): too broad for what one word means (pet -> Animal).
         self._groups = {
-            name for name in self._taxonomy.names() if not self._taxonomy.info(name).parents and self._below(name)
+            name
+            for name in self._taxonomy.names()
+            if not self._taxonomy.info(name).parents and self._below(name) and not self._taxonomy.is_model_label(name)
         }
         self._lock = threading.Lock()
         self._meanings: dict[str, list[Match]] = {}

@@ -42,6 +42,7 @@ class Taxonomy:
         self.version = version
         self._imagenet: tuple[str, ...] = tuple(data["imagenet"])
         self._coco: tuple[str, ...] = tuple(data["coco"])
+        self._models = frozenset(self._imagenet) | frozenset(self._coco)
         self._labels: dict[str, LabelInfo] = {
             name: LabelInfo(name, tuple(e["parents"]), tuple(e["aliases"]), tuple(e["categories"]))
             for name, e in data["labels"].items()
@@ -70,6 +71,10 @@ class Taxonomy:
     def coco_label(self, index: int) -> str:
         """Label name of COCO-80 detector class ``index`` (0..79)."""
         return self._coco[_check(index, len(self._coco))]
+
+    def is_model_label(self, name: str) -> bool:
+        """Whether a model outputs this label itself (an ImageNet or COCO class), not only groups others."""
+        return name in self._models
 
     def info(self, name: str) -> LabelInfo:
         """Details of a label; KeyError for an unknown name."""
