@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from pixlens import freetext
 from pixlens.cli import app
 from pixlens.errors import QueryError
-from pixlens.query import And, Or, Some, Term, parse
+from pixlens.query import And, Not, Or, Some, Term, parse
+from pixlens.search import SEARCH_FIELDS
 from pixlens.service import Pixlens
 
 ALL = 1000
@@ -21,20 +22,25 @@ def scores(lens: Pixlens, query: str) -> dict[str, float]:
     return {hit.key: hit.score for hit in lens.search(query, limit=ALL).hits}
 
 
-def known(words: set[str]) -> freetext.Knows:
-    return lambda text: text.lower() in words
+WORDS = {"dog", "beach", "car", "table", "golden retriever", "teddy bear", "person", "people", "cat", "sign"}
 
 
-WORDS = {"dog", "beach", "car", "table", "golden retriever", "teddy bear", "person", "cat", "orange"}
+class Words:
+    """A vocabulary of a few words, names and one place."""
+
+    def names(self, words: str) -> bool:
+        return words.lower() in {"golden retriever", "teddy bear"}
+
+    def finds(self, word: str) -> bool:
+        return word.lower() in WORDS
+
+    def place(self, word: str) -> bool:
+        return word.lower() == "paris"
 
 
-def read(text: str) -> freetext.FreeText | None:
-    try:
-        parse(text, frozenset({"label", "text", "color"}))
-        structured = True
-    except QueryError:
-        structured = False
-    return freetext.read(text, known({"golden retriever", "teddy bear"}), known(WORDS), structured)
+def read(text: str) -> freetext.FreeText:
+    spaced = freetext.spaced(text)
+    return freetext.loosen(parse(spaced, SEARCH_FIELDS), spaced, Words())
 
 
 @pytest.mark.parametrize(
@@ -46,15 +52,22 @@ def read(text: str) -> freetext.FreeText | None:
         ("golden retriever", Term("golden retriever")),
         ("a golden retriever with a teddy bear", Some((Term("golden retriever"), Term("teddy bear")))),
         ("two people at a table", Some((TWO_PEOPLE, Term("table")))),
-        ('sign with text "open daily"', Term("open daily", "text")),
-        ("dog, cat and a car!", Some((Term("dog"), Term("cat"), Term("car")))),
+        ('sign with text "open daily"', Some((Term("sign"), Term("open daily", "text")))),
+        ('sign saying "DO NOT ENTER (24h)"', Some((Term("sign"), Term("DO NOT ENTER (24h)", "text")))),
+        ("a dog, a cat and a car!", Some((Term("dog"), Term("cat"), Term("car")))),
         ("what is on the table?", Term("table")),
+        ("dog without cat", And((Term("dog"), Not(Term("cat"))))),
+        ("a dog with no people", And((Term("dog"), Not(Term("people"))))),
+        ("not a dog", Not(Term("dog"))),
+        ("a dog or a cat", Or((Term("dog"), Term("cat")))),
+        ('a dog on a beach AND "dog"', And((Some((Term("dog"), Term("beach"))), Term("dog")))),
+        ("a dog on a beach color:gray", And((Some((Term("dog"), Term("beach"))), Term("gray", "color")))),
+        ("a dog in paris", Some((Term("dog"), Term("paris", "place")))),
+        ("(a dog on a beach) OR cat", Or((Some((Term("dog"), Term("beach"))), Term("cat")))),
     ],
 )
 def test_free_text_is_read_as_words(text: str, node: object) -> None:
-    found = read(text)
-    assert found is not None
-    assert found.node == node
+    assert read(text).node == node
 
 
 @pytest.mark.parametrize(
@@ -68,16 +81,42 @@ def test_free_text_is_read_as_words(text: str, node: object) -> None:
         "dog>=80 car",
         "-cat dog",
         'label:"teddy bear" dog',
+        'dog "teddy bear"',
+        '"dog" "cat"',
+        "dog not cat",
         "dog",
     ],
 )
 def test_the_query_language_is_left_alone(text: str) -> None:
-    assert read(text) is None
+    assert read(text).node == parse(text, SEARCH_FIELDS)
+    assert read(text).unknown == []
+
+
+@pytest.mark.parametrize(
+    ("text", "same"),
+    [
+        ("dog cat?", "dog cat"),
+        ("dog, cat", "dog cat"),
+        ("cat!", "cat"),
+        ("near:48.85,2.35,5km, dog.", "near:48.85,2.35,5km dog"),  # a field's value keeps its commas
+        ("taken:2020.. dog", "taken:2020.. dog"),
+        ('"a, b." dog', '"a, b." dog'),  # and a quoted phrase its punctuation
+    ],
+)
+def test_punctuation_is_a_space(text: str, same: str) -> None:
+    assert read(text).node == parse(same, SEARCH_FIELDS)
+
+
+def test_only_common_words_or_too_many_words_are_errors() -> None:
+    with pytest.raises(QueryError, match="only common words"):
+        read("the a of")
+    with pytest.raises(QueryError, match="at most 32"):
+        read(" ".join(f"zz{i}" for i in range(40)))
+    assert read(" ".join(["a dog"] * 100)).node == Term("dog")  # a word is looked up once however often typed
 
 
 def test_unknown_words_are_left_out_and_reported() -> None:
     found = read("a dog on a zzqxv")
-    assert found is not None
     assert found.node == Term("dog")
     assert found.unknown == ["zzqxv"]
 

@@ -1,26 +1,53 @@
-"""Free text: a query written as a person would say it (``a dog on a beach``, ``red car``, ``two people at a
-table``), read as words when it is not meant in the query language.
+"""Free text: words as a person says them (``a dog on a beach``, ``red car``, ``two people at a table``), read for
+what they mean inside a parsed query.
 
-A query is free text when it is plain words (no quotes but after a text word, no parentheses, fields, thresholds,
-``-`` or upper-case ``AND``/``OR``/``NOT``), at least two of them, and the query language would not do what the
-person means: some word is a stop word, a colour, a count, a filler such as ``photo of``, or finds no label, or
-two words make one name (``golden retriever``). Then each word becomes a term: stop words and fillers dropped,
-colour words ``color:``, a count before a word for people ``faces>=N OR has:people>=N``, ``text "..."`` (or
-``saying``, ``reads``) a full-text phrase, names of several words joined, the rest labels. The terms are combined with
-:class:`~pixlens.query.Some`: an image matching more of the words, more confidently, ranks first, and one
-matching only some of them is still found. Words that find nothing are left out and reported.
+The query language parses a query first (punctuation such as ``,`` and ``?`` is only a space to it). Then each
+conjunction of the tree (an ``AND``, or words side by side) is looked at: its plain words (not quoted, no field, no
+threshold) are free text when the query language would not do what the person means: a word is a stop word, a
+filler such as ``photo of``, a colour, a count, a negation (``without``, ``no``, ``not a``), a word for text
+(``saying "open"``), or finds nothing, or two words make one name (``golden retriever``). Then:
+
+- stop words and fillers are dropped; names of several words are joined;
+- colour words become ``color:``; a count before a word for people ``faces>=N OR has:people>=N``;
+- ``text "..."`` (``saying``, ``reads``, ``caption``...) makes the quoted phrase a full-text search;
+- ``without cat``, ``no people``, ``not a cat`` leave those images out;
+- a word that finds no label but names a place of the catalog (``paris``) becomes ``place:``;
+- the rest are labels.
+
+The remaining words are combined with :class:`~pixlens.query.Some` (an image matching more of them, more
+confidently, ranks first; one matching only some is still found), and the rest of the conjunction (quoted labels,
+fields, thresholds, ``NOT`` terms) still has to match: ``a dog on a beach AND color:gray`` refines the free text.
+Words that find nothing are left out and reported. ``dog cat`` stays ``dog AND cat``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pixlens.analysis.colors import SIMPLIFIED_COLORS
-from pixlens.query import KEYWORDS, Node, Or, Some, Term
+from pixlens.errors import QueryError
+from pixlens.query import DEFAULT_FIELD, And, Node, Not, Or, Some, Term
 
-__all__ = ["FreeText", "read"]
+__all__ = ["MAX_WORDS", "FreeText", "Vocabulary", "loosen", "spaced"]
+
+# Punctuation that is a space to the query language: commas, semicolons, ? or ! ending a word, and a full stop
+# after a letter. Quoted phrases and field values (near:48.85,2.35,5km, taken:2020..) are kept as typed.
+_KEPT = re.compile(r'"[^"]*"|[^\s"]*:[^\s"]*?(?=[,;]*(?:\s|$|"))')
+_PUNCTUATION = re.compile(r"[,;]|(?<=\w)[?!]+(?=\s|$)|(?<=[^\W\d_])\.(?=\s|$)")
+
+
+def spaced(text: str) -> str:
+    """``text`` with its sentence punctuation turned to spaces (same length: positions hold)."""
+    kept = [match.span() for match in _KEPT.finditer(text)]
+
+    def space(found: re.Match[str]) -> str:
+        inside = any(start <= found.start() < end for start, end in kept)
+        return found[0] if inside else " " * len(found[0])
+
+    return _PUNCTUATION.sub(space, text)
 
 
 def _words(text: str) -> frozenset[str]:
@@ -28,27 +55,36 @@ def _words(text: str) -> frozenset[str]:
 
 
 STOP_WORDS = _words(
-    """a an the this that these those some any all every each of in on at by for from with without into onto
-    over under above below near beside behind between among around inside outside through across along against
-    up down off out and or but is are was were be been being am has have had having do does did it its they them
-    their there here he she his her him we us our you your i me my mine who whom which what where when why how
-    as so than then too very just also only while next to front top bottom"""
+    """a an the this that these those some any all every each of in on at by for from with into onto over under
+    above below near beside behind between among around inside outside through across along against up down off
+    out and or but is are was were be been being am has have had having do does did it its they them their there
+    here he she his her him we us our you your i me my mine who whom which what where when why how as so than
+    then too very just also only while next to front top bottom"""
 )
 FILLERS = _words(
     """photo photos photograph photographs picture pictures pic pics image images shot shots snapshot snapshots
     snap snaps show showing shows find search looking look lots lot kind sort type one"""
 )
+NEGATIONS = _words("without no not never except")
 TEXT_WORDS = _words("text saying says reads reading written words word caption")
-PEOPLE_WORDS = _words(
-    "people persons person men women man woman kids children child boys girls guys friends faces face"
-)
+PEOPLE_WORDS = _words("people persons person men women man woman kids children child boys girls guys friends faces")
 COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 COUNT_WORDS = {"couple": 2, "pair": 2, "several": 3, "group": 3, "crowd": 5, "many": 5}
 COLORS = frozenset(name.lower() for name in SIMPLIFIED_COLORS) | {"grey"}
+SPECIAL = STOP_WORDS | FILLERS | NEGATIONS | COLORS | TEXT_WORDS | set(COUNTS) | set(COUNT_WORDS)
 LONGEST_NAME = 4  # words in the longest name joined (``bicycle built for two``)
+MAX_WORDS = 32  # words of free text looked up in one query (each may cost a run of the sentence model)
 
-_TOKEN = re.compile(r'"[^"]*"|[^\W_][\w\'’-]*|[,.!?;]')
-_SYNTAX = re.compile(r"[():<>]|(?:^|\s)-|\b(?:AND|OR|NOT)\b")
+
+class Vocabulary(Protocol):
+    def names(self, words: str) -> bool:
+        """Whether words are one name (WordNet's or a catalog label's: ``golden retriever``)."""
+
+    def finds(self, word: str) -> bool:
+        """Whether a word finds any label, the sentence model included."""
+
+    def place(self, word: str) -> bool:
+        """Whether a word names a place of the catalog (a city, region or country)."""
 
 
 @dataclass
@@ -57,92 +93,169 @@ class FreeText:
     unknown: list[str] = field(default_factory=list)  # words that found nothing (left out of the node)
 
 
-# Whether a word or name finds anything.
-Knows = Callable[[str], bool]
-
-
-def read(text: str, names: Knows, finds: Knows, structured: bool) -> FreeText | None:
-    """The free-text reading of ``text``, or None when it is meant in the query language. ``names``: whether words
-    are a known name (WordNet's or a label's: ``golden retriever``); ``finds``: whether a word finds any label,
-    the sentence model included; ``structured``: whether the query language parses the text at all."""
-    if _SYNTAX.search(text):
-        return None
-    tokens = _TOKEN.findall(text)
-    if "".join(tokens).replace(" ", "") != "".join(text.split()):
-        return None  # characters that are neither words nor separators: leave the error to the parser
-    words = [token for token in tokens if token not in ",.!?;"]
-    lowered = [word.lower() for word in words]
-    if len(words) < 2 or "not" in lowered:
-        return None
-    if structured and not _means_more(lowered, names, finds):
-        return None
-    return _terms(words, names, finds)
-
-
-def _means_more(words: list[str], names: Knows, finds: Knows) -> bool:
-    """Whether plain words side by side mean more than the query language's AND of labels."""
-    special = (STOP_WORDS - KEYWORDS) | FILLERS | COLORS | TEXT_WORDS | set(COUNTS) | set(COUNT_WORDS)
-    if any(word in special or word.startswith('"') for word in words):
-        return True
-    if any(names(" ".join(words[i : i + 2])) for i in range(len(words) - 1)):
-        return True
-    return not all(finds(word) for word in words if word not in KEYWORDS)
-
-
-def _terms(words: list[str], names: Knows, finds: Knows) -> FreeText:
-    found: list[Node] = []
+def loosen(tree: Node, text: str, vocabulary: Vocabulary) -> FreeText:
+    """``tree`` (parsed from ``text``) with the plain words of each conjunction read as free text where that is what
+    they mean; a tree with nothing to read is returned as it is."""
     unknown: list[str] = []
-    position = 0
-    i = 0
-    while i < len(words):
-        word, low = words[i], words[i].lower()
-        position += 1
-        if word.startswith('"'):
-            phrase = " ".join(word.strip('"').split())
-            if phrase:
-                field_name = "text" if i > 0 and words[i - 1].lower() in TEXT_WORDS else "label"
-                found.append(Term(phrase, field_name, position=position))
-            i += 1
-            continue
-        name = _longest_name(words, i, names)
-        if name > 1:
-            found.append(Term(" ".join(words[i : i + name]), position=position))
-            i += name
-            continue
-        count = COUNTS.get(low) or COUNT_WORDS.get(low)
-        nxt = words[i + 1].lower() if i + 1 < len(words) else ""
-        if count is not None and (nxt in PEOPLE_WORDS or (low in ("crowd", "group") and not nxt)):
-            faces = Term("faces", op=">=", threshold=float(count), position=position)
-            boxed = Term("people", "has", op=">=", threshold=float(count), position=position)
-            found.append(Or((faces, boxed)))
-            i += 2 if nxt in PEOPLE_WORDS else 1
-            continue
-        if low in COLORS:
-            found.append(Term("gray" if low == "grey" else low, "color", position=position))
-        elif low in TEXT_WORDS and i + 1 < len(words) and words[i + 1].startswith('"'):
-            pass  # the quoted phrase after it is the text
-        elif low in STOP_WORDS or low in FILLERS or low in COUNTS or low in COUNT_WORDS:
-            pass
-        elif finds(word):
-            found.append(Term(word, position=position))
+    looked_up: set[str] = set()  # every word looked up in the whole query, against MAX_WORDS
+
+    def walk(node: Node) -> Node:
+        if isinstance(node, Not):
+            return Not(walk(node.operand))
+        if isinstance(node, Or):
+            return Or(tuple(walk(operand) for operand in node.operands))
+        if isinstance(node, And):
+            return _conjunction(list(node.operands), text, vocabulary, unknown, looked_up)
+        return node
+
+    return FreeText(walk(tree), unknown)
+
+
+def _plain(node: Node, text: str) -> bool:
+    """A word typed as it is: no quotes, no field, no threshold."""
+    return (
+        isinstance(node, Term)
+        and node.field == DEFAULT_FIELD
+        and node.op is None
+        and text.startswith(node.value, node.position)
+    )
+
+
+def _negating(node: Node, text: str) -> bool:
+    """``not a`` (the query language's NOT of a stop word): a person's "not", for the next word."""
+    return isinstance(node, Not) and _plain(node.operand, text) and node.operand.value.lower() in STOP_WORDS  # type: ignore[union-attr]
+
+
+def _conjunction(
+    operands: list[Node], text: str, vocabulary: Vocabulary, unknown: list[str], looked_up: set[str]
+) -> Node:
+    words = [operand.value.lower() for operand in operands if _plain(operand, text)]  # type: ignore[union-attr]
+    negated = any(_negating(operand, text) for operand in operands)
+    if not negated and not _means_more(words, vocabulary):
+        return And(tuple(operands))
+    reader = _Reader(text, vocabulary, looked_up)
+    for operand in operands:
+        reader.take(operand)
+    node = reader.node()
+    unknown.extend(reader.unknown)
+    return node
+
+
+def _means_more(words: list[str], vocabulary: Vocabulary) -> bool:
+    """Whether plain words side by side mean more than the query language's AND of labels."""
+    if any(word in SPECIAL for word in words):
+        return True
+    if any(vocabulary.names(f"{a} {b}") for a, b in itertools.pairwise(words)):
+        return True
+    return not all(vocabulary.finds(word) for word in words)
+
+
+class _Reader:
+    """Reads a conjunction's operands in order into the free text's terms, what they leave out, and the rest."""
+
+    def __init__(self, text: str, vocabulary: Vocabulary, looked_up: set[str]) -> None:
+        self.text = text
+        self.vocabulary = vocabulary
+        self.pending: list[Term] = []  # plain words not read yet (a name may continue)
+        self.positives: list[Node] = []
+        self.negatives: list[Node] = []
+        self.filters: list[Node] = []
+        self.unknown: list[str] = []
+        self.negate = False
+        self.looked_up = looked_up
+
+    def take(self, operand: Node) -> None:
+        if _plain(operand, self.text):
+            assert isinstance(operand, Term)
+            self.pending.append(operand)
+            return
+        if _negating(operand, self.text):
+            self.flush()
+            self.negate = True
+            return
+        quoted_text = (
+            isinstance(operand, Term)
+            and operand.field == DEFAULT_FIELD
+            and operand.op is None
+            and self.pending
+            and self.pending[-1].value.lower() in TEXT_WORDS
+        )
+        self.flush()
+        if quoted_text:
+            assert isinstance(operand, Term)
+            self.add(Term(operand.value, "text", position=operand.position))
         else:
-            unknown.append(word)
-        i += 1
-    unique = list(dict.fromkeys(found))
-    if not unique:
-        return FreeText(Term("", field="nothing"), unknown)
-    node: Node = unique[0] if len(unique) == 1 else Some(tuple(unique))
-    return FreeText(node, unknown)
+            self.filters.append(operand)
 
+    def flush(self) -> None:
+        """Read the pending plain words."""
+        words, self.pending = self.pending, []
+        i = 0
+        while i < len(words):
+            word, low = words[i], words[i].value.lower()
+            size = self.name_at(words, i)
+            if size > 1:
+                joined = " ".join(w.value for w in words[i : i + size])
+                self.add(Term(joined, position=word.position))
+                i += size
+                continue
+            count = COUNTS.get(low) or COUNT_WORDS.get(low)
+            following = words[i + 1].value.lower() if i + 1 < len(words) else ""
+            if count is not None and following in PEOPLE_WORDS:
+                faces = Term("faces", op=">=", threshold=float(count), position=word.position)
+                boxed = Term("people", "has", op=">=", threshold=float(count), position=word.position)
+                self.add(Or((faces, boxed)))
+                i += 2
+                continue
+            if low in NEGATIONS:
+                self.negate = True
+            elif low in COLORS:
+                self.add(Term("gray" if low == "grey" else low, "color", position=word.position))
+            elif low in SPECIAL:
+                pass  # stop words, fillers, text words, counts of things
+            elif self.finds(word.value):
+                self.add(word)
+            elif self.vocabulary.place(word.value):
+                self.add(Term(word.value, "place", position=word.position))
+            else:
+                self.unknown.append(word.value)
+            i += 1
 
-def _longest_name(words: list[str], start: int, names: Knows) -> int:
-    """How many words from ``start`` make the longest name that finds something (1 when none does)."""
-    for size in range(min(LONGEST_NAME, len(words) - start), 1, -1):
-        chunk = words[start : start + size]
-        if any(w.startswith('"') or w.lower() in STOP_WORDS - {"of", "for", "in", "on"} for w in chunk):
-            continue
-        if chunk[0].lower() in STOP_WORDS or chunk[-1].lower() in STOP_WORDS or chunk[0].lower() in KEYWORDS:
-            continue
-        if names(" ".join(chunk)):
-            return size
-    return 1
+    def finds(self, word: str) -> bool:
+        self.looked_up.add(word.lower())
+        if len(self.looked_up) > MAX_WORDS:
+            raise QueryError(f"too many different words to look up (at most {MAX_WORDS} in one query)")
+        return self.vocabulary.finds(word)
+
+    def name_at(self, words: list[Term], start: int) -> int:
+        """How many plain words from ``start``, typed side by side, make the longest known name (1: none)."""
+        for size in range(min(LONGEST_NAME, len(words) - start), 1, -1):
+            chunk = words[start : start + size]
+            lowered = [w.value.lower() for w in chunk]
+            if lowered[0] in STOP_WORDS or lowered[-1] in STOP_WORDS or lowered[0] in NEGATIONS:
+                continue
+            typed = " ".join(w.value for w in chunk)
+            if self.text.startswith(typed, chunk[0].position) and self.vocabulary.names(typed):
+                return size
+        return 1
+
+    def add(self, term: Node) -> None:
+        if self.negate:
+            self.negatives.append(Not(term))
+            self.negate = False
+        elif term not in self.positives:
+            self.positives.append(term)
+
+    def node(self) -> Node:
+        self.flush()
+        parts: list[Node] = []
+        if len(self.positives) > 1:
+            parts.append(Some(tuple(self.positives)))
+        else:
+            parts.extend(self.positives)
+        parts += self.negatives + self.filters
+        if not parts and not self.unknown:
+            raise QueryError("nothing to search for: only common words such as 'the' or 'of'")
+        if not parts:
+            return Term("", field="nothing")
+        return parts[0] if len(parts) == 1 else And(tuple(parts))

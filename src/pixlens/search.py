@@ -150,13 +150,6 @@ class Searcher:
             found[own] = 1.0
         return found
 
-    def _names(self, words: str) -> bool:
-        """Whether words are one name: a WordNet noun that finds labels, or a label of the catalog."""
-        return self.lexicon.knows(words) or words.casefold() in self._catalog_labels
-
-    def _finds(self, word: str) -> bool:
-        return word.casefold() in FACE_WORDS or bool(self.resolve(Term(word)))
-
     def search(self, text: str, limit: int = 20, offset: int = 0, cursor: str | None = None) -> SearchResult:
         """Parse and run a query; a page starts ``offset`` hits after the ``cursor`` (a previous page's
         ``next_cursor``) or the top. Raises QueryError for a malformed query, CursorError for a bad cursor."""
@@ -166,12 +159,15 @@ class Searcher:
         more, hits = len(hits) > limit, hits[:limit]
         last = hits[-1].place if more and hits else None
         following = encode_cursor(text, last) if last is not None else None
-        unknown = self.unknown(node) | {word: self.suggest(Term(word)) for word in dropped}
-        return SearchResult(text, hits, total, unknown, following)
+        return SearchResult(text, hits, total, self._unknown(node, dropped), following)
 
-    def unknown(self, node: Node) -> dict[str, list[str]]:
-        """The terms of a parsed query that match no index entry, with suggestions."""
-        return {term.value: self.suggest(term) for term in terms(node) if term != NOTHING and not self.resolve(term)}
+    def unknown(self, text: str) -> dict[str, list[str]]:
+        """The words of a query that find nothing, with suggestions. Raises QueryError for a malformed query."""
+        return self._unknown(*self.read(text))
+
+    def _unknown(self, node: Node, dropped: list[str]) -> dict[str, list[str]]:
+        found = {term.value: self.suggest(term) for term in terms(node) if term != NOTHING and not self.resolve(term)}
+        return found | {word: self.suggest(Term(word)) for word in dropped}
 
     def parse(self, text: str) -> Node:
         """The query as the catalog runs it (``plan``ned). Raises QueryError, with the query, for a malformed one."""
@@ -189,20 +185,25 @@ class Searcher:
             raise QueryError(exc.message, text, exc.position) from None
 
     def _understand(self, text: str) -> tuple[Node, list[str]]:
-        """The tree of a query before ``plan`` (which depends on the catalog now); kept per searcher (a page and
-        its facets, the next page) by ``_understood``."""
+        """The tree of a query before ``plan`` (which depends on the catalog now), its free text read; kept per
+        searcher (a page and its facets, the next page) by ``_understood``."""
         try:
-            tree: Node | None = parse(text, SEARCH_FIELDS)
-            error = None
+            spaced = freetext.spaced(text)
+            free = freetext.loosen(parse(spaced, SEARCH_FIELDS), spaced, self)
         except QueryError as exc:
-            tree, error = None, QueryError(exc.message, text, exc.position)
-        free = freetext.read(text, self._names, self._finds, structured=tree is not None)
-        if free is not None:
-            return free.node, free.unknown
-        if tree is None:
-            assert error is not None
-            raise error from None
-        return tree, []
+            raise QueryError(exc.message, text, exc.position) from None
+        return free.node, free.unknown
+
+    # -- the vocabulary free text reads words with ----
+    def names(self, words: str) -> bool:
+        """Whether words are one name: a WordNet noun that finds labels, or a label of the catalog."""
+        return self.lexicon.knows(words) or words.casefold() in self._catalog_labels
+
+    def finds(self, word: str) -> bool:
+        return word.casefold() in FACE_WORDS or bool(self.resolve(Term(word)))
+
+    def place(self, word: str) -> bool:
+        return bool(self._when_where.places_named(word))
 
     def facets(self, text: str, labels: list[str], people: list[tuple[int, str | None]]) -> Facets:
         """Counts over all the hits of a query: ``labels`` (the most frequent first) and ``people`` are the

@@ -130,7 +130,7 @@ class Webhooks:
         if secret is not None and not secret:
             raise AccessError("the secret is empty: give a non-empty one, or none")
         searcher = self.lens.searcher()
-        unknown = searcher.unknown(searcher.parse(query))
+        unknown = searcher.unknown(query)
         hook = self.catalog.add_hook(name, query, url, secret, utc_now())
         if hook is None:
             raise HookExistsError(f"a hook named {name!r} exists (remove it first: pixlens hooks remove {name})")

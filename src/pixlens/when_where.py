@@ -177,6 +177,14 @@ class Resolver:
             return found or self._containing([PLACE, REGION], wanted)
         return []
 
+    def places_named(self, word: str) -> list[str]:
+        """The catalog's cities, regions and countries named exactly ``word`` (free text: ``a dog in paris``)."""
+        wanted = fold(word)
+        codes = country_codes(wanted, exact_only=True)
+        return self._exact([PLACE, REGION], wanted) + [
+            COUNTRY + code.lower() for code in codes if self.known(COUNTRY + code.lower())
+        ]
+
     def _exact(self, prefixes: list[str], wanted: str) -> list[str]:
         return [prefix + wanted for prefix in prefixes if prefix + wanted in set(self.known(prefix + wanted))]
 
