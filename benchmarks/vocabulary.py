@@ -151,12 +151,17 @@ def judge(words: Sequence[Word], lexicon: LexiconLike, taxonomy: Taxonomy) -> di
     kinds: dict[str, list[int]] = {kind: [0, 0] for kind in KINDS}  # kind -> [reached, words]
     unreached: list[dict[str, Any]] = []
     wrong: list[dict[str, Any]] = []
+    strongest_pairs, strongest_wrong = 0, 0  # the labels of each word's strongest meaning (its top weight) alone
     for entry in mappable:
-        returned = [match.label for match in lexicon.lookup(entry.word)[:TOP]]
+        found = lexicon.lookup(entry.word)[:TOP]
+        returned = [match.label for match in found]
         right = right_labels(entry, taxonomy)
         bad = [(rank, label) for rank, label in enumerate(returned, 1) if label not in right]
         pairs += len(returned)
         wrong_pairs += len(bad)
+        strongest = [match.label for match in found if match.weight == found[0].weight] if found else []
+        strongest_pairs += len(strongest)
+        strongest_wrong += sum(label not in right for label in strongest)
         broader_pairs += sum(label in broader_labels(entry, taxonomy) for _, label in bad)
         hit = len(bad) < len(returned)
         for kind in kinds_of(entry):
@@ -201,6 +206,8 @@ def judge(words: Sequence[Word], lexicon: LexiconLike, taxonomy: Taxonomy) -> di
         "wrong_pairs": wrong_pairs,
         "broader_pairs": broader_pairs,
         "wrong": round(wrong_share, 4),
+        "strongest_pairs": strongest_pairs,
+        "strongest_wrong": round(strongest_wrong / strongest_pairs, 4) if strongest_pairs else 0.0,
         "words_with_wrong": round(len(wrong) / count, 4),
         "wrong_target": WRONG_TARGET,
         "wrong_verdict": "PASS" if wrong_share <= WRONG_TARGET else "MISS",
@@ -318,6 +325,12 @@ def report(results: dict[str, Any]) -> None:
         f" of which {results['broader_pairs']} broader than the word); {results['words_with_wrong']:.1%} of the words"
         f" have a wrong label  target <= {results['wrong_target']:.0%} {results['wrong_verdict']}"
     )
+    if "strongest_pairs" in results:
+        print(
+            f"  wrong among the labels of each word's strongest meaning alone (its top weight, the first ranked):"
+            f" {results['strongest_wrong']:.1%} of {results['strongest_pairs']} (for information; the verdict is on"
+            f" the top {results['top']})"
+        )
     if "before" in results:
         b = results["before"]
         print(
