@@ -136,7 +136,8 @@ def upload(page: Page, *files: Path) -> None:
 
 
 def hostile_photo(folder: Path) -> Path:
-    """A photo whose file name, text (drawn large for OCR) and EXIF (Make, Model) hold HTML that would run."""
+    """A photo whose file name, text (drawn large for OCR) and EXIF (Make, Model) hold HTML that would run; taken in
+    Paris."""
     font_path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")  # the regular weight reads upside down
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont = (
         ImageFont.truetype(str(font_path), 60) if font_path.exists() else ImageFont.load_default(60)
@@ -149,6 +150,7 @@ def hostile_photo(folder: Path) -> Path:
     exif[0x010F] = IMG_PAYLOAD  # Make
     exif[0x0110] = SCRIPT_PAYLOAD  # Model
     exif[0x010E] = SVG_PAYLOAD  # ImageDescription
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 30.2), 3: "E", 4: (2.0, 17.0, 40.2)})  # the Eiffel Tower
     path = folder / f"{IMG_PAYLOAD}.jpg"  # no "/" in it: a legal file name
     image.save(path, "JPEG", quality=92, exif=exif)
     return path
@@ -286,6 +288,7 @@ def test_hostile_names_text_and_exif_run_nothing(page: Page, server: Server, tmp
     expect(page.locator(".ocr li")).to_have_text(lines)
     expect(page.locator(".panel", has_text="EXIF")).to_contain_text(IMG_PAYLOAD)
     expect(page.locator(".panel", has_text="EXIF")).to_contain_text(SCRIPT_PAYLOAD)
+    expect(page.locator(".panel", has_text="EXIF")).to_contain_text("Paris")  # the place its GPS is at
     expect(page.locator(".box-text").first).to_be_visible()
 
     # The search grid, its facets and the suggestions.

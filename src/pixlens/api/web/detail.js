@@ -186,7 +186,9 @@ function flatten(object, prefix = "") {
 }
 
 function exifPanel(record) {
-  const rows = flatten(record.Exif);
+  const where = record.Location || {};
+  const place = [where.City, where.Region, where.Country].filter(Boolean).join(", ");
+  const rows = [...(place ? [["Place", place]] : []), ...flatten(record.Exif)];
   if (!rows.length) return null;
   return section("EXIF", h("dl", { class: "facts" }, rows.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])));
 }
