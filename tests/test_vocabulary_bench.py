@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import vocabulary  # noqa: E402
 
+DEV_WORDS = ROOT / "benchmarks" / "data" / "dev_words.csv"
+
 
 def test_the_word_list_parses_and_holds_at_least_300_mappable_words() -> None:
     words = vocabulary.load_words()
@@ -41,6 +43,22 @@ def test_no_word_is_listed_twice() -> None:
     keys = [normalize(entry.word) for entry in vocabulary.load_words()]
 
     assert sorted({key for key in keys if keys.count(key) > 1}) == []
+
+
+def test_the_development_list_parses_maps_to_labels_and_shares_no_word_with_the_held_out_list() -> None:
+    taxonomy = Taxonomy.load()
+    words = vocabulary.load_words(DEV_WORDS)
+    keys = [normalize(entry.word) for entry in words]
+
+    assert len([entry for entry in words if entry.labels]) >= 250
+    assert [(entry.word, name) for entry in words for name in entry.labels if name not in taxonomy] == []
+    assert sorted({key for key in keys if keys.count(key) > 1}) == []
+    held = {normalize(entry.word) for entry in vocabulary.load_words()}
+    # Also a plural or singular of a held-out word: tuning on "foxes" would tune "fox".
+    forms = {
+        form for key in keys for form in (key, key + "s", key + "es", key.removesuffix("s"), key.removesuffix("es"))
+    }
+    assert sorted(forms & held) == []
 
 
 def test_a_mapped_label_stands_for_itself_and_every_label_below_it_and_its_parents_are_broader() -> None:
