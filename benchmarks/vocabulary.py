@@ -384,8 +384,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--no-latency", action="store_true", help="only reach and wrong mappings")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--words", type=Path, default=WORDS, help="another word list: data/dev_words.csv is the one to tune rules on"
+    )
     args = parser.parse_args()
-    results = measure(args.records, args.queries, args.rounds, latency=not args.no_latency)
+    words = load_words(args.words)
+    results = measure(args.records, args.queries, args.rounds, words=words, latency=not args.no_latency)
     if args.json:
         print(json.dumps(results, indent=1))
     else:

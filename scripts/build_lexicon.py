@@ -245,9 +245,14 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
                 far = weight == 1.0 and seen and not below_some
                 add(key, dict.fromkeys(graph.up(offset, far), weight * BROADER))
     for name, info in labels.items():
+        # A label's name finds it fully; an alias that is a lemma of its synset weighs as that sense of the lemma
+        # (done above: "amphibian" is the animal before the amphibious vehicle); other aliases (TV, smartphone) fully.
+        own = {normalize(lemma) for lemma in nodes[str(info["wnid"])[1:]].lemmas} if info["wnid"] else set()
         for word in (name, *info["aliases"]):  # type: ignore[misc]
-            add(normalize(word), {name: 1.0})
-            lemma_keys.add(normalize(word))
+            key = normalize(word)
+            lemma_keys.add(key)
+            if word == name or key not in own:
+                add(key, {name: 1.0})
 
     # Plurals and other spellings find what their word finds, unless they are words of their own: then both.
     for key in sorted(lemma_keys):

@@ -171,3 +171,15 @@ def test_the_sentence_model_leaves_out_modified_names_groups_and_abstract_words(
 def test_a_far_label_above_is_never_a_broad_one(lexicon: Lexicon) -> None:
     assert lexicon.lookup("deer") == []  # a deer is a mammal, but every mammal is no answer
     assert "Jersey" not in {match.label for match in lexicon.lookup("turtle")}  # untagged first sense: a sweater
+
+
+def test_a_compound_typed_in_two_words_is_found(lexicon: Lexicon) -> None:
+    assert {match.label for match in lexicon.lookup("gas mask")} == {"Gasmask"}  # WordNet writes "gasmask"
+    assert lexicon.knows("tea pot")
+
+
+def test_an_alias_weighs_as_the_sense_it_is(lexicon: Lexicon) -> None:
+    crane = {match.label: match.weight for match in lexicon.lookup("crane")}
+    assert set(crane) == {"Crane (Bird)", "Crane (Machine)"}
+    assert all(weight < 1.0 for weight in crane.values())  # neither is the name; each a sense of "crane"
+    assert {match.weight for match in lexicon.lookup("smartphone")} == {1.0}  # an alias WordNet does not give

@@ -79,8 +79,9 @@ class Lexicon:
         return isinstance(word, str) and normalize(word) in self._words
 
     def knows(self, word: str) -> bool:
-        """Whether WordNet connects the word (or phrase) to a label."""
-        return normalize(word) in self._words
+        """Whether WordNet connects the word (or phrase, or the phrase written as one word) to a label."""
+        key = normalize(word)
+        return key in self._words or (" " in key and key.replace(" ", "") in self._words)
 
     def lookup(self, word: str) -> list[Match]:
         """The labels a word or phrase finds, best first; empty if nothing does."""
@@ -88,6 +89,8 @@ class Lexicon:
         if not key:
             return []
         found = self._words.get(key)
+        if found is None and " " in key:  # a compound typed in two words: "gas mask" is WordNet's "gasmask"
+            found = self._words.get(key.replace(" ", ""))
         if found is not None:
             return [Match(label, weight, WORDNET) for label, weight in found]
         return self._meaning(key)
