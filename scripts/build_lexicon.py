@@ -247,11 +247,11 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
     for name, info in labels.items():
         # A label's name finds it fully; an alias that is a lemma of its synset weighs as that sense of the lemma
         # (done above: "amphibian" is the animal before the amphibious vehicle); other aliases (TV, smartphone) fully.
-        own = {normalize(lemma) for lemma in nodes[str(info["wnid"])[1:]].lemmas} if info["wnid"] else set()
+        synonyms = {normalize(lemma) for lemma in nodes[str(info["wnid"])[1:]].lemmas} if info["wnid"] else set()
         for word in (name, *info["aliases"]):  # type: ignore[misc]
             key = normalize(word)
             lemma_keys.add(key)
-            if word == name or key not in own:
+            if word == name or key not in synonyms:
                 add(key, {name: 1.0})
 
     # Plurals and other spellings find what their word finds, unless they are words of their own: then both.
