@@ -312,7 +312,8 @@ def measure(
 
 def report(results: dict[str, Any]) -> None:
     print(
-        f"Vocabulary: {results['words']} held-out photo-search words ({results['mappable']} mappable,"
+        f"Vocabulary: {results['words']} photo-search words of {results.get('list', WORDS.name)}"
+        f" ({results['mappable']} mappable,"
         f" {results['unmappable']} that no label holds), through {results['lexicon']}; top {results['top']} judged"
     )
     print(
@@ -390,6 +391,7 @@ def main() -> None:
     args = parser.parse_args()
     words = load_words(args.words)
     results = measure(args.records, args.queries, args.rounds, words=words, latency=not args.no_latency)
+    results["list"] = args.words.name
     if args.json:
         print(json.dumps(results, indent=1))
     else:
