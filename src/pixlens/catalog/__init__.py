@@ -1,15 +1,13 @@
-"""Catalogs, picked by URL: ``sqlite:///path/to/catalog.db``."""
+"""Catalogs, picked by URL from the registry ``CATALOGS``: ``sqlite:///path/to/catalog.db``."""
 
 from __future__ import annotations
 
 from pixlens.catalog.base import Catalog
-from pixlens.errors import ConfigError
+from pixlens.parts import Registry
+
+CATALOGS: Registry[Catalog] = Registry("catalog")
+CATALOGS.register("sqlite", "pixlens.catalog.sqlite:open_sqlite")
 
 
 def open_catalog(url: str, face_similarity: float = 0.55) -> Catalog:
-    if url.startswith("sqlite:///"):
-        from pixlens.catalog.sqlite import SqliteCatalog
-
-        return SqliteCatalog(url.removeprefix("sqlite:///"), face_similarity)
-    scheme = url.split("://", 1)[0] if "://" in url else url
-    raise ConfigError(f"unsupported catalog URL {scheme!r} (supported: sqlite:///path)")
+    return CATALOGS.create(url, face_similarity)

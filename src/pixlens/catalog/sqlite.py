@@ -833,3 +833,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
+
+
+def open_sqlite(url: str, face_similarity: float = 0.55) -> SqliteCatalog:
+    """The catalog of a ``sqlite:///path`` URL (the registry's factory)."""
+    return SqliteCatalog(url.removeprefix("sqlite:///").removeprefix("sqlite://"), face_similarity)

@@ -9,11 +9,14 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pixlens.errors import DecodeError, ObjectExistsError, StoreError, StoreMissingError
 from pixlens.store.base import ObjectInfo, looks_like_image_name
 from pixlens.store.names import key_from_name, name_from_key, printable
+
+if TYPE_CHECKING:
+    from pixlens.config import Settings
 
 SNIFF_BYTES = 64
 UNREADABLE = "unreadable"
@@ -155,6 +158,13 @@ class LocalStore:
             path.unlink(missing_ok=True)
         except OSError as exc:  # a folder, a read-only disk...
             raise StoreError(f"cannot delete {key}: {_explain(exc, path)}") from exc
+
+
+def open_local(url: str, settings: Settings) -> LocalStore:
+    """The store of a folder path or ``file://`` URL (the registry's factory): the folder is made if missing."""
+    store = LocalStore(settings.store_path)
+    store.ensure()
+    return store
 
 
 def _copy_regular(source: Path, temp: Path) -> None:
