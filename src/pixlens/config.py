@@ -161,6 +161,10 @@ class Settings(BaseSettings):
         "",
         description="Catalog URL; default: the one the home recorded at first use, first sqlite:///<home>/catalog.db.",
     )
+    queue: str = Field(
+        "local://",
+        description="Where analysis runs: local:// is a pool of threads in this process (the only queue so far).",
+    )
     analyzers: list[str] = Field(
         default_factory=lambda: list(KNOWN_ANALYZERS),
         description="What to analyse (Rekognition's Features): any of " + ", ".join(KNOWN_ANALYZERS) + ".",

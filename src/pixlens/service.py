@@ -31,7 +31,8 @@ from pixlens.home import bind
 from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
 from pixlens.lexicon import Lexicon
 from pixlens.pipeline import Job, Outcome, Pipeline, Result
-from pixlens.queue.local import LocalQueue
+from pixlens.queue import open_queue
+from pixlens.queue.base import WorkQueue
 from pixlens.record import ImageRecord, Status
 from pixlens.search import FACET_LABELS, FACET_PEOPLE, Facets, Searcher, SearchResult
 from pixlens.store import open_store
@@ -156,9 +157,8 @@ class Pixlens:
             self.catalog.close()
 
     # -- work ----
-    def queue(self) -> LocalQueue:
-        workers = self.settings.workers or self.settings.cpu_count()
-        return LocalQueue(self.pipeline, workers, self.settings.batch_size, self.settings.analysis_lanes)
+    def queue(self) -> WorkQueue:
+        return open_queue(self.settings, self.pipeline)
 
     def ingest(
         self,
@@ -351,7 +351,12 @@ class Pixlens:
         return self.catalog.check()
 
     def stats(self) -> dict[str, object]:
-        return {"home": str(self.settings.home), "store": self.store.describe(), **self.catalog.stats()}
+        return {
+            "home": str(self.settings.home),
+            "store": self.store.describe(),
+            "queue": self.queue().describe(),
+            **self.catalog.stats(),
+        }
 
     def watch(
         self,

@@ -14,8 +14,12 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from pixlens.pipeline import Job, Outcome, Pipeline, Prepared, Result
+
+if TYPE_CHECKING:
+    from pixlens.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,9 @@ class LocalQueue:
         self.batch_size = max(1, batch_size)
         self.lanes = max(1, lanes)
         self.window = self.batch_size * (1 + self.lanes) + self.workers
+
+    def describe(self) -> str:
+        return f"this process: {self.workers} decode threads, {self.lanes} analysis lanes, batches of {self.batch_size}"
 
     def run(
         self,
@@ -124,3 +131,9 @@ class LocalQueue:
             with idle:
                 idle.wait_for(lambda: in_flight[0] == 0)
             ready.put(_DONE)
+
+
+def open_local_queue(url: str, pipeline: Pipeline, settings: Settings) -> LocalQueue:
+    """The in-process pool of a ``local://`` URL (the registry's factory), sized by the settings."""
+    workers = settings.workers or settings.cpu_count()
+    return LocalQueue(pipeline, workers, settings.batch_size, settings.analysis_lanes)
