@@ -1,4 +1,5 @@
-"""The WorkQueue port's conformance suite: the same behaviour from every queue adapter (today local://).
+"""The WorkQueue port's conformance suite: the same behaviour from every queue adapter: the in-process pool, and
+Celery workers (real `pixlens worker` processes) on the Redis and RabbitMQ that run on 127.0.0.1.
 
 Real images and the cheap analysers (properties, thumbnail), so that each adapter is checked in seconds."""
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from celery_workers import BROKERS, queue_name, running_worker, worker_env
 from conftest import SAMPLES, make_lens
 from pixlens.errors import ConfigError
 from pixlens.pipeline import Job, Outcome, Result
@@ -19,7 +21,8 @@ from pixlens.queue.base import WorkQueue
 from pixlens.record import Status
 from pixlens.service import Pixlens
 
-QUEUE_URLS = ["local://"]
+QUEUE_URLS = ["local://", BROKERS["redis"], BROKERS["rabbitmq"]]
+ANALYZERS = ["properties", "thumbnail"]
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "000000000785.jpg"]
 
 
@@ -30,9 +33,16 @@ def lens(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pixlens]:
     for name in PHOTOS:
         shutil.copy(SAMPLES / name, store / name)
     (store / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    lens = make_lens(tmp_path, queue=request.param, analyzers=["properties", "thumbnail"], batch_size=2)
+    url: str = request.param
+    name = queue_name()
+    lens = make_lens(tmp_path, queue=url, analyzers=ANALYZERS, batch_size=2, celery={"queue_name": name})
     lens.catalog.mark_pending([(name, None) for name in [*PHOTOS, "broken.jpg"]])
-    yield lens
+    if url == "local://":
+        yield lens
+    else:
+        env = worker_env(url, name, analyzers='["properties", "thumbnail"]', batch_size="2")
+        with running_worker(tmp_path, env, tmp_path / "worker.log"):
+            yield lens
     lens.close()
 
 

@@ -537,6 +537,42 @@ def serve(
     run_server(lens, lambda line: err.print(escape(line), highlight=False))
 
 
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes, each with its own models (celery.concurrency; default 1)."),
+    ] = None,
+) -> None:
+    """Run analysis workers that take batches from the shared queue, until Ctrl-C or SIGTERM.
+
+    The queue is PIXLENS_QUEUE (redis://host:6379/0 or amqp://user:pass@host:5672//); every worker and every
+    command that sends work must use the same home settings (store, catalog, analysers). A worker stopped
+    mid-batch gives the batch back: nothing is lost. With the default local:// queue there is nothing to run
+    here: each command analyses in its own process.
+
+    Example: PIXLENS_QUEUE=redis://127.0.0.1:6379/0 pixlens worker --concurrency 2
+    """
+    from pixlens.parts import require
+    from pixlens.queue import QUEUES
+
+    settings = _lens(ctx).settings
+    if QUEUES.scheme_of(settings.queue) == "local":
+        raise ConfigError(
+            "pixlens worker takes its work from a shared queue: set PIXLENS_QUEUE=redis://... or amqp://... "
+            "(with the default local:// queue each command analyses in its own process)"
+        )
+    require("celery", "celery", "pixlens worker")
+    from pixlens.queue.celery import CeleryQueue, run_worker
+
+    if concurrency is not None:
+        settings.celery = settings.celery.model_copy(update={"concurrency": concurrency})
+    where = CeleryQueue(settings).describe()
+    err.print(f"pixlens worker: {settings.celery.concurrency} process(es), {escape(where)}", highlight=False)
+    run_worker(settings)
+
+
 def main() -> None:
     try:
         app()

@@ -140,6 +140,26 @@ class HookSettings(Section):
     )
 
 
+class CelerySettings(Section):
+    """Celery workers (``queue`` = redis:// or amqp://): how batches are queued, retried and taken."""
+
+    queue_name: str = Field("pixlens", min_length=1, description="The broker queue that carries pixlens's batches.")
+    concurrency: int = Field(
+        1, ge=1, le=64, description="Worker processes per `pixlens worker` (each loads the models once)."
+    )
+    max_retries: int = Field(
+        5, ge=0, le=100, description="A batch whose run raises is retried this often, with backoff, then given up."
+    )
+    retry_backoff_max: float = Field(300.0, gt=0, description="Longest wait between two retries of a batch (s).")
+    visibility_timeout: float = Field(
+        3600.0,
+        gt=0,
+        description="Redis: a batch taken by a worker that died is given to another after this many seconds "
+        "(RabbitMQ gives it back as soon as the worker's connection drops).",
+    )
+    poll_seconds: float = Field(0.1, gt=0, le=5, description="How often a waiting command looks for finished batches.")
+
+
 class Settings(BaseSettings):
     """Everything pixlens can be told. See docs/CONFIGURATION.md."""
 
@@ -163,7 +183,8 @@ class Settings(BaseSettings):
     )
     queue: str = Field(
         "local://",
-        description="Where analysis runs: local:// is a pool of threads in this process (the only queue so far).",
+        description="Where analysis runs: local:// a pool of threads in this process; redis://host:6379/0 or "
+        "amqp://user:pass@host:5672// Celery workers (`pixlens worker`) that take batches from that broker.",
     )
     analyzers: list[str] = Field(
         default_factory=lambda: list(KNOWN_ANALYZERS),
@@ -200,6 +221,7 @@ class Settings(BaseSettings):
         600.0, ge=0, description="While watching, reconcile every this many seconds (0: only at start)."
     )
     cascade: bool = Field(True, description="Let cheap signals skip expensive work (no text regions: no OCR...).")
+    celery: CelerySettings = Field(default_factory=CelerySettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
     text: TextSettings = Field(default_factory=TextSettings)
     faces: FaceSettings = Field(default_factory=FaceSettings)

@@ -52,6 +52,10 @@ class StoreMissingError(StoreError):
     """The store itself is missing (its folder unmounted or moved): nothing can be written to it."""
 
 
+class QueueError(PixlensError):
+    """The work queue's broker cannot be reached or failed (the jobs stay pending in the catalog)."""
+
+
 class CatalogError(PixlensError):
     """The catalog failed to read or write."""
 

@@ -1,4 +1,5 @@
-"""Work queues, picked by URL from the registry ``QUEUES``: ``local://`` is the in-process worker pool."""
+"""Work queues, picked by URL from the registry ``QUEUES``: ``local://`` is the in-process worker pool;
+``redis://`` and ``amqp://`` are Celery workers (``pixlens worker``) on that broker."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
 QUEUES: Registry[WorkQueue] = Registry("queue")
 QUEUES.register("local", "pixlens.queue.local:open_local_queue")
+QUEUES.register(("redis", "rediss", "amqp", "amqps"), "pixlens.queue.celery:open_celery_queue", extra="celery")
 
 
 def open_queue(settings: Settings, pipeline: Pipeline) -> WorkQueue:
