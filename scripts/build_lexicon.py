@@ -69,6 +69,33 @@ BROADER = 0.7  # weight of a label found above a sense, relative to one found at
 MIN_SENSE_WEIGHT = 0.5
 FAR_MAX_BELOW = 64  # a label more than one step above a word groups at most this many labels (Bird, not Mammal)
 
+PERSON = "00007846"  # person.n.01
+# Groups of people seen together (synset offset, a lemma to check it by): a word whose commonest sense lies below
+# one of them finds Person, as a word for a kind of person does (a crowd, an audience, a family, a team, a band).
+PEOPLE_GROUPS: list[tuple[str, str]] = [
+    ("07975026", "gathering"),  # crowd, audience, couple, party, meeting, reunion
+    ("07942152", "people"),  # folk, the public, the elderly
+    ("07969695", "kin"),  # family, clan
+    ("08078020", "household"),
+    ("08208560", "team"),
+    ("08242799", "crew"),  # a gang, a work party
+    ("08273167", "crew"),
+    ("08274718", "troop"),
+    ("08246613", "musical_group"),  # band, choir, orchestra
+    ("08187033", "troupe"),
+    ("08240169", "circle"),  # clique, a party of friends
+]
+# ... except these, below them: bodies and places more than people in one place, and lines of descent.
+NOT_PEOPLE_GROUPS: list[tuple[str, str]] = [
+    ("08163792", "assembly"),  # a legislature: parliament, senate
+    ("08225581", "municipality"),  # a town as a political unit
+    ("08223802", "community"),
+    ("08102402", "genealogy"),  # lineage, dynasty, pedigree
+    ("08408557", "fair"),
+    ("07974025", "social_class"),  # the working class, the gentry: no one to photograph
+    ("08183541", "traffic_jam"),  # a crowd of cars
+]
+
 # (British, American) spelling pairs, applied to whole words and word endings.
 SPELLINGS: list[tuple[str, str]] = [
     ("aeroplane", "airplane"),
@@ -176,6 +203,11 @@ class Graph:
                 stack.extend(self.nodes[current].hypernyms)
         return seen
 
+    def within(self, offset: str, tops: set[str], unless: set[str]) -> bool:
+        """Whether a sense is or lies below one of ``tops`` and not below any of ``unless``."""
+        lineage = {offset} | self.ancestors(offset)
+        return bool(lineage & tops) and not lineage & unless
+
     def covering(self, labels: set[str]) -> set[str]:
         """The labels of a set whose parents are not in it: their index entries hold all the others."""
         return {label for label in labels if not any(parent in labels for parent in self.parents[label])}
@@ -205,13 +237,24 @@ class Graph:
         return set()
 
 
-def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, object]) -> dict[str, object]:
+def adjective_lemmas(wn_dir: Path) -> set[str]:
+    """The adjectives of WordNet (``index.adj``), normalised."""
+    lines = (wn_dir / "index.adj").read_text(encoding="utf-8").splitlines()
+    return {normalize(line.split(" ", 1)[0]) for line in lines if not line.startswith(" ")}
+
+
+def build(
+    wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, object], adjectives: set[str]
+) -> dict[str, object]:
     labels: dict[str, dict[str, object]] = taxonomy["labels"]  # type: ignore[assignment]
     nodes = hypernym_graph(wn)
     label_of = {str(info["wnid"])[1:]: name for name, info in labels.items() if info["wnid"]}
     parents = {name: list(info["parents"]) for name, info in labels.items()}  # type: ignore[call-overload]
     models = {*taxonomy["imagenet"], *taxonomy["coco"]}  # type: ignore[misc]
     graph = Graph(nodes, label_of, parents, models)
+    people_groups = {canon(wn.synset(offset, lemma).offset) for offset, lemma in PEOPLE_GROUPS}
+    not_people_groups = {canon(wn.synset(offset, lemma).offset) for offset, lemma in NOT_PEOPLE_GROUPS}
+    person = label_of[canon(wn.synset(PERSON, "person").offset)]
 
     words: dict[str, dict[str, float]] = defaultdict(dict)
 
@@ -238,12 +281,25 @@ def build(wn: WordNet, counts: dict[str, dict[int, int]], taxonomy: dict[str, ob
         # is a nightclub waitress; a whale, a large person in its tagged sense, is the animal first).
         seen = bool(counts.get(lemma)) or len(senses) == 1
         tagged_first = counts.get(lemma, {}).get(1, 0) > 0 and weights[0] == 1.0
+        # ... and for a group of people, seen more than once and no other sense more often (a hive is a teeming
+        # crowd once in the concordance, and a beehive once: not a word for people)
+        tally = [counts.get(lemma, {}).get(i + 1, 0) for i in range(len(senses))]
+        clearly = [len(senses) == 1 or n >= max(2, *tally[:i], *tally[i + 1 :]) for i, n in enumerate(tally)]
         for index, ((offset, weight), (labels_below, _)) in enumerate(zip(senses, down, strict=True)):
             if labels_below:
                 add(key, dict.fromkeys(labels_below, weight))
             elif not below_some or (index == 0 and tagged_first):  # the first sense, seen in use: a mouse
                 far = weight == 1.0 and seen and not below_some
-                add(key, dict.fromkeys(graph.up(offset, far), weight * BROADER))
+                above = graph.up(offset, far)
+                if (
+                    far
+                    and not above
+                    and clearly[index]
+                    and key not in adjectives  # the blind, the rich: "rich" and "dead" are no words for people
+                    and graph.within(offset, people_groups, not_people_groups)
+                ):
+                    above = {person}  # a crowd, a family: the people in it
+                add(key, dict.fromkeys(above, weight * BROADER))
     for name, info in labels.items():
         # A label's name finds it fully; an alias that is a lemma of its synset weighs as that sense of the lemma
         # (done above: "amphibian" is the animal before the amphibious vehicle); other aliases (TV, smartphone) fully.
@@ -300,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no WordNet at {args.wordnet}: run scripts/install-wordnet.sh", file=sys.stderr)
         return 1
     taxonomy = json.loads(OUT_JSON.read_text(encoding="utf-8"))
-    data = build(load_wordnet(args.wordnet), sense_counts(args.wordnet), taxonomy)
+    data = build(load_wordnet(args.wordnet), sense_counts(args.wordnet), taxonomy, adjective_lemmas(args.wordnet))
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     args.out.write_bytes(gzip.compress(text, compresslevel=9, mtime=0))
     words: dict[str, object] = data["words"]  # type: ignore[assignment]
