@@ -21,6 +21,13 @@ What a word finds
     a beach not "every landform", a tree not "every plant"). Labels found through a label that is itself found are
     left out: its index entry already holds them (``animal`` is one read, not 398).
 
+    Groups of people: a word that climbs from its commonest sense, when that sense is a group of people seen
+    together (below ``PEOPLE_GROUPS``: a gathering, a people, a family, a team, a crew, a band; not below
+    ``NOT_PEOPLE_GROUPS``: a legislature, a town, a lineage, a social class), finds Person, as a word for a kind
+    of person does: crowd, audience, family, couple, team, choir. Only if that sense was tagged at least twice in
+    the concordance and no other sense more often (a hive is as often a beehive), and not for a word that is
+    also an adjective (the rich, the dead: "rich" and "dead" are no words for people).
+
 How strongly
     A sense weighs by how often it was tagged in WordNet's semantic concordance (``cntlist.rev``), the most
     frequent sense 1.0 and the rarest 0.5: ``bug`` is an insect (1.0) before it is a hidden microphone (0.63). A
@@ -31,6 +38,14 @@ Word forms
     The lemmas, their plurals (regular rules and the irregular plurals of ``noun.exc``), British and American
     spellings of each other (``SPELLINGS``: colour/color, tyre/tire, aeroplane/airplane...), and the label names
     and aliases of the taxonomy. Keys are normalised like ``pixlens.analysis.taxonomy.normalize``.
+
+British words
+    ``BRITISH`` pairs British words and phrases with the American WordNet lemma they mean (lorry/truck,
+    hob/stove, nappy/diaper, petrol station/gas station, mum/mom, biscuit/cookie): the British form and its
+    plurals find what the American lemma finds, at its weights. A British word that is a WordNet noun of its own
+    keeps its own senses too (a jumper is a sweater first, and still someone who jumps; a plaster a bandage, and
+    still the building material). A pair whose American word means more than the British one (jug/pitcher would
+    bring the baseball pitcher) is left out.
 
 Overrides
     ``word+``, ``word-`` and ``word=`` lines of ``lexicon_overrides.txt`` (one reviewed file, a reason on every
@@ -115,6 +130,265 @@ SPELLINGS: list[tuple[str, str]] = [
     ("axe", "ax"),
     ("cosy", "cozy"),
 ]
+# British words and phrases -> the American WordNet lemma they mean (not spellings: see SPELLINGS). Written from
+# general knowledge of British English, each checked to be a WordNet lemma or label name on the American side.
+BRITISH: list[tuple[str, str]] = [
+    # vehicles, roads and travel
+    ("lorry", "truck"),
+    ("articulated lorry", "trailer truck"),
+    ("juggernaut", "trailer truck"),
+    ("hgv", "trailer truck"),
+    ("bin lorry", "garbage truck"),
+    ("dustbin lorry", "garbage truck"),
+    ("dustcart", "garbage truck"),
+    ("tipper lorry", "dump truck"),
+    ("removal lorry", "moving van"),
+    ("removals van", "moving van"),
+    ("breakdown lorry", "tow truck"),
+    ("breakdown truck", "tow truck"),
+    ("people carrier", "minivan"),
+    ("estate car", "station wagon"),
+    ("saloon car", "sedan"),
+    ("motorbike", "motorcycle"),
+    ("push bike", "bicycle"),
+    ("pushbike", "bicycle"),
+    ("caravan", "trailer"),
+    ("campervan", "recreational vehicle"),
+    ("camper van", "recreational vehicle"),
+    ("motorhome", "recreational vehicle"),
+    ("coach", "bus"),
+    ("bendy bus", "bus"),
+    ("hackney carriage", "taxicab"),
+    ("black cab", "taxicab"),
+    ("minicab", "taxicab"),
+    ("taxi rank", "taxistand"),
+    ("tram", "streetcar"),
+    ("tube train", "subway train"),
+    ("underground train", "subway train"),
+    ("tube station", "subway station"),
+    ("underground station", "subway station"),
+    ("goods train", "freight train"),
+    ("goods wagon", "freight car"),
+    ("railway carriage", "passenger car"),
+    ("railway station", "railroad station"),
+    ("railway", "railroad"),
+    ("level crossing", "grade crossing"),
+    ("car park", "parking lot"),
+    ("petrol station", "gas station"),
+    ("petrol pump", "gas pump"),
+    ("petrol", "gasoline"),
+    ("motorway", "expressway"),
+    ("dual carriageway", "divided highway"),
+    ("roundabout", "traffic circle"),
+    ("zebra crossing", "crosswalk"),
+    ("pedestrian crossing", "crosswalk"),
+    ("pavement", "sidewalk"),
+    ("flyover", "overpass"),
+    ("sleeping policeman", "speed bump"),
+    ("windscreen", "windshield"),
+    ("number plate", "license plate"),
+    ("numberplate", "license plate"),
+    ("registration plate", "license plate"),
+    ("gear stick", "gearshift"),
+    ("gearstick", "gearshift"),
+    ("aerial", "antenna"),
+    ("rowing boat", "rowboat"),
+    ("sailing boat", "sailboat"),
+    ("lilo", "air mattress"),
+    ("pram", "baby carriage"),
+    ("pushchair", "stroller"),
+    ("buggy", "stroller"),
+    ("trolley", "handcart"),
+    ("shopping trolley", "shopping cart"),
+    ("bobsleigh", "bobsled"),
+    ("sledge", "sled"),
+    # home, kitchen and office
+    ("hob", "stove"),
+    ("cooker", "stove"),
+    ("worktop", "countertop"),
+    ("tumble dryer", "clothes dryer"),
+    ("tumble drier", "clothes dryer"),
+    ("fridge freezer", "refrigerator"),
+    ("dustbin", "trash can"),
+    ("bin", "trash can"),
+    ("rubbish bin", "trash can"),
+    ("wheelie bin", "trash can"),
+    ("litter bin", "trash can"),
+    ("pedal bin", "trash can"),
+    ("bin bag", "plastic bag"),
+    ("bin liner", "plastic bag"),
+    ("rubbish", "garbage"),
+    ("waste paper basket", "wastebasket"),
+    ("hoover", "vacuum cleaner"),
+    ("tap", "faucet"),
+    ("mixer tap", "faucet"),
+    ("hosepipe", "garden hose"),
+    ("washing up bowl", "dishpan"),
+    ("kitchen roll", "paper towel"),
+    ("loo roll", "toilet tissue"),
+    ("toilet roll", "toilet tissue"),
+    ("cling film", "plastic wrap"),
+    ("clingfilm", "plastic wrap"),
+    ("tin foil", "aluminum foil"),
+    ("tin opener", "can opener"),
+    ("measuring jug", "measuring cup"),
+    ("cupboard", "cabinet"),
+    ("settee", "sofa"),
+    ("duvet", "comforter"),
+    ("flannel", "washcloth"),
+    ("face cloth", "washcloth"),
+    ("tea towel", "dishtowel"),
+    ("dressing gown", "bathrobe"),
+    ("bath", "bathtub"),
+    ("cot", "crib"),
+    ("moses basket", "bassinet"),
+    ("plug socket", "electrical outlet"),
+    ("power point", "electrical outlet"),
+    ("extension lead", "extension cord"),
+    ("loo", "toilet"),
+    ("wc", "toilet"),
+    ("plughole", "drain"),
+    ("washing line", "clothesline"),
+    ("clothes peg", "clothespin"),
+    ("sellotape", "scotch tape"),
+    ("sticky tape", "adhesive tape"),
+    ("biro", "ballpoint"),
+    ("rubber", "eraser"),
+    ("drawing pin", "thumbtack"),
+    ("pencil case", "pencil box"),
+    ("noticeboard", "bulletin board"),
+    ("rucksack", "backpack"),
+    ("holdall", "carryall"),
+    ("carrier bag", "shopping bag"),
+    ("spanner", "wrench"),
+    ("adjustable spanner", "adjustable wrench"),
+    ("secateurs", "pruning shears"),
+    ("mobile", "cellular telephone"),
+    ("mobile phone", "cellular telephone"),
+    ("telly", "television receiver"),
+    ("hairdryer", "hand blower"),
+    ("plaster", "adhesive bandage"),
+    ("sticking plaster", "adhesive bandage"),
+    ("elastoplast", "adhesive bandage"),
+    ("cotton bud", "swab"),
+    ("cotton wool", "absorbent cotton"),
+    ("nappy", "diaper"),
+    ("dummy", "pacifier"),
+    ("phone box", "telephone booth"),
+    ("telephone box", "telephone booth"),
+    ("cashpoint", "automatic teller machine"),
+    ("cash machine", "automatic teller machine"),
+    ("post box", "mailbox"),
+    ("postbox", "mailbox"),
+    ("pillar box", "mailbox"),
+    ("letterbox", "mailbox"),
+    ("brolly", "umbrella"),
+    # play and sport
+    ("climbing frame", "jungle gym"),
+    ("paddling pool", "wading pool"),
+    ("swimming baths", "swimming pool"),
+    ("skipping rope", "jump rope"),
+    ("noughts and crosses", "ticktacktoe"),
+    ("draughts", "checkers"),
+    ("snooker table", "pool table"),
+    ("football", "soccer ball"),
+    ("footie", "soccer ball"),
+    ("football boots", "cleats"),
+    ("football pitch", "football field"),
+    # clothes
+    ("jumper", "sweater"),
+    ("trainers", "running shoe"),
+    ("plimsolls", "gym shoe"),
+    ("knickers", "panty"),
+    ("vest", "undershirt"),
+    ("waistcoat", "vest"),
+    ("braces", "suspender"),
+    ("swimming costume", "swimsuit"),
+    ("bathing costume", "swimsuit"),
+    ("cossie", "swimsuit"),
+    ("wellies", "wellington"),
+    ("wellington boots", "wellington"),
+    ("dinner jacket", "tuxedo"),
+    ("polo neck", "turtleneck"),
+    ("mac", "raincoat"),
+    ("anorak", "parka"),
+    ("tracksuit", "sweat suit"),
+    ("dungarees", "overall"),
+    ("pinny", "apron"),
+    ("bobble hat", "stocking cap"),
+    ("woolly hat", "stocking cap"),
+    ("fancy dress", "costume"),
+    ("jim jams", "pajama"),
+    ("specs", "spectacles"),
+    ("sunnies", "sunglasses"),
+    # food and drink
+    ("biscuit", "cookie"),
+    ("crisps", "potato chip"),
+    ("chips", "french fries"),
+    ("aubergine", "eggplant"),
+    ("courgette", "zucchini"),
+    ("coriander", "cilantro"),
+    ("rocket", "arugula"),
+    ("spring onion", "scallion"),
+    ("mangetout", "snow pea"),
+    ("swede", "rutabaga"),
+    ("beetroot", "beet"),
+    ("sweetcorn", "corn"),
+    ("maize", "corn"),
+    ("candyfloss", "cotton candy"),
+    ("candy floss", "cotton candy"),
+    ("porridge", "oatmeal"),
+    ("treacle", "molasses"),
+    ("icing sugar", "powdered sugar"),
+    ("mince", "ground beef"),
+    ("minced beef", "ground beef"),
+    ("fish fingers", "fish stick"),
+    ("sweets", "candy"),
+    ("sweet shop", "candy store"),
+    ("pudding", "dessert"),
+    ("starter", "appetizer"),
+    ("takeaway", "takeout"),
+    ("fizzy drink", "soft drink"),
+    ("jacket potato", "baked potato"),
+    ("mash", "mashed potato"),
+    ("fairy cake", "cupcake"),
+    ("butty", "sandwich"),
+    ("sarnie", "sandwich"),
+    ("gammon", "ham"),
+    # places and buildings
+    ("high street", "main street"),
+    ("chemist", "drugstore"),
+    ("chemists", "drugstore"),
+    ("off licence", "liquor store"),
+    ("newsagent", "newsstand"),
+    ("newsagents", "newsstand"),
+    ("flat", "apartment"),
+    ("block of flats", "apartment building"),
+    ("tower block", "high-rise"),
+    ("terraced house", "row house"),
+    ("cinema", "movie theater"),
+    ("lift", "elevator"),
+    ("lay by", "rest area"),
+    ("allotment", "garden"),
+    # people and animals
+    ("mum", "mom"),
+    ("mummy", "mommy"),
+    ("nan", "grandma"),
+    ("gran", "grandma"),
+    ("grandad", "grandpa"),
+    ("lad", "boy"),
+    ("lass", "girl"),
+    ("bloke", "man"),
+    ("chap", "man"),
+    ("postman", "mailman"),
+    ("dustman", "garbage man"),
+    ("footballer", "soccer player"),
+    ("stag do", "stag party"),
+    ("hen do", "hen party"),
+    ("ladybird", "ladybug"),
+    ("moggy", "house cat"),
+]
+
 ENDINGS: list[tuple[str, str]] = [
     ("our", "or"),  # colour, harbour, neighbour
     ("tre", "ter"),  # theatre, centre, metre
@@ -315,10 +589,23 @@ def build(
         own = dict(words.get(key, {}))
         if not own:
             continue
-        for form in sorted(plurals(key, wn) | spelling_variants(key)):
+        for form in sorted(plurals(key, wn)):
             add(form, own)
-            for plural in plurals(form, wn) if form not in lemma_keys else ():
+        for form in sorted(spelling_variants(key)):
+            add(form, own)
+            for plural in plurals(form, wn) if form not in lemma_keys else ():  # not "dogses"
                 add(plural, own)
+
+    # British words find what the American words they mean find: added to a British word's own senses where it is
+    # a word of its own (a jumper is a sweater, and still someone who jumps; a plaster a bandage, and still plaster).
+    for british, american in BRITISH:
+        meaning = normalize(american)
+        if meaning not in lemma_keys:
+            raise SystemExit(f"BRITISH: {american!r} is no WordNet noun nor label name")
+        key = normalize(british)
+        forms = {key} if key.endswith("s") else {key, *plurals(key, wn)}  # crisps, trainers: plural already
+        for form in sorted(forms):
+            add(form, words.get(meaning, {}))
 
     overrides = load_overrides()
     for override in overrides:
