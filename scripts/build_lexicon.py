@@ -85,6 +85,42 @@ MIN_SENSE_WEIGHT = 0.5
 FAR_MAX_BELOW = 64  # a label more than one step above a word groups at most this many labels (Bird, not Mammal)
 
 PERSON = "00007846"  # person.n.01
+# WordNet's lexicographer files of nouns (03-28), the kind of thing a synset is.
+LEXFILES = dict(
+    enumerate(
+        [
+            "Tops",
+            "act",
+            "animal",
+            "artifact",
+            "attribute",
+            "body",
+            "cognition",
+            "communication",
+            "event",
+            "feeling",
+            "food",
+            "group",
+            "location",
+            "motive",
+            "object",
+            "person",
+            "phenomenon",
+            "plant",
+            "possession",
+            "process",
+            "quantity",
+            "relation",
+            "shape",
+            "state",
+            "substance",
+            "time",
+        ],
+        start=3,
+    )
+)
+DOINGS = {"act", "event", "process"}  # found through the things they are done with: skiing -> Skis
+
 # Groups of people seen together (synset offset, a lemma to check it by): a word whose commonest sense lies below
 # one of them finds Person, as a word for a kind of person does (a crowd, an audience, a family, a team, a band).
 PEOPLE_GROUPS: list[tuple[str, str]] = [
@@ -631,7 +667,26 @@ def build(
         if words[word]:
             ranked = sorted(words[word].items(), key=lambda item: (-item[1], item[0]))
             table[word] = [[number[label], weight] for label, weight in ranked]
-    return {"source": "WordNet 3.0", "labels": names, "words": table}
+    return {"source": "WordNet 3.0", "labels": names, "words": table, "domains": domains(wn, labels, names, table)}
+
+
+def domains(
+    wn: WordNet, labels: dict[str, dict[str, object]], names: list[str], table: dict[str, list[list[float]]]
+) -> dict[str, object]:
+    """The kinds of thing (WordNet's lexicographer files: animal, artifact, food...) each label is, and each noun
+    that reaches no label can be: the sentence model's answer for such a word must be of a kind the word can be
+    (a yak is no Yawl, a pint no Pinwheel). A word that can be an act or event is left out: it is found through
+    the things it is done with (skiing -> Skis)."""
+    synsets = {name: str(labels[name]["wnid"])[1:] for name in names}  # "" for a label of no synset
+    label_kinds = [LEXFILES[wn.synsets[offset].lexfile] if offset else "" for offset in synsets.values()]
+    by_kinds: dict[str, set[str]] = defaultdict(set)
+    for lemma, offsets in wn.senses.items():
+        key = normalize(lemma)
+        own = {LEXFILES[wn.synsets[offset].lexfile] for offset in offsets}
+        if key in table or own & DOINGS or is_binomial(lemma, wn):
+            continue
+        by_kinds[" ".join(sorted(own))].add(key)
+    return {"labels": label_kinds, "words": {kinds: "|".join(sorted(keys)) for kinds, keys in sorted(by_kinds.items())}}
 
 
 def main(argv: list[str] | None = None) -> int:
