@@ -11,7 +11,7 @@ from importlib import resources
 import pytest
 
 from pixlens.analysis.taxonomy import Taxonomy, normalize
-from pixlens.lexicon import MEANING, WORDNET, Lexicon, Match
+from pixlens.lexicon import MEANING, WORDNET, Kinds, Lexicon, Match
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,77 @@ def test_an_alias_weighs_as_the_sense_it_is(lexicon: Lexicon) -> None:
     assert set(crane) == {"Crane (Bird)", "Crane (Machine)"}
     assert all(weight < 1.0 for weight in crane.values())  # neither is the name; each a sense of "crane"
     assert {match.weight for match in lexicon.lookup("smartphone")} == {1.0}  # an alias WordNet does not give
+
+
+@pytest.mark.parametrize(
+    ("word", "labels"),
+    [
+        ("lorry", {"Truck"}),
+        ("hob", {"Stove"}),
+        ("cotton bud", {"Swab"}),
+        ("nappies", {"Diaper"}),  # the plural of a British word
+        ("people carrier", {"Minivan"}),
+        ("petrol pump", {"Gas Pump"}),
+        ("wheelie bin", {"Ashcan"}),
+        ("sweetcorn", {"Corn"}),
+        ("mum", {"Person"}),
+        ("trainers", {"Running Shoe"}),
+    ],
+)
+def test_a_british_word_finds_what_the_american_word_finds(
+    lexicon: Lexicon, taxonomy: Taxonomy, word: str, labels: set[str]
+) -> None:
+    assert labels <= reached(lexicon, taxonomy, word)
+
+
+def test_a_british_word_of_its_own_keeps_its_senses_and_gains_the_american_meaning(lexicon: Lexicon) -> None:
+    jumper = {match.label: match.weight for match in lexicon.lookup("jumper")}
+    assert jumper["Sweatshirt"] == 1.0  # a sweater, as strongly as "sweater" finds it (a rarer sense before)
+    plaster = {match.label for match in lexicon.lookup("plaster")}
+    assert "Band Aid" in plaster  # a sticking plaster
+    chemist = {match.label for match in lexicon.lookup("chemist")}
+    assert {"Person", "Shop"} <= chemist  # the scientist, and the chemist's shop
+    coach = lexicon.lookup("coach")
+    assert coach[0].label == "Bus"  # a coach is a bus before it is a railway carriage
+    # a pair whose American word means more is left out: a jug is no baseball pitcher
+    assert "Ballplayer" not in {match.label for match in lexicon.lookup("jug")}
+
+
+def test_a_group_of_people_finds_person(lexicon: Lexicon) -> None:
+    for word in ("crowd", "crowds", "audience", "family", "couple", "team", "choir", "gathering"):
+        assert "Person" in {match.label for match in lexicon.lookup(word)}, word
+    # not a place or body that happens to be a group, a line of descent, a social class, a word that is also an
+    # adjective (the rich), nor a word whose commonest sense is no clear group of people (a hive, a swarm)
+    for word in ("city", "parliament", "dynasty", "aristocracy", "rich", "dead", "hive", "swarm", "gridlock"):
+        assert "Person" not in {match.label for match in lexicon.lookup(word)}, word
+
+
+def test_photo_words_about_people_find_person(lexicon: Lexicon) -> None:
+    for word in ("selfie", "selfies", "portrait", "wedding"):
+        assert "Person" in {match.label for match in lexicon.lookup(word)}, word
+
+
+def test_the_sentence_model_gives_a_wordnet_noun_only_labels_of_its_kind() -> None:
+    def nearest(word: str) -> list[tuple[str, float]]:
+        return {
+            "yak": [("Yawl", 0.74), ("Ox", 0.62)],
+            "pints": [("Pinwheel", 0.62)],
+            "skiing": [("Skis", 0.8)],
+            "doggo": [("Dog", 0.8)],
+        }.get(word, [])
+
+    lexicon = Lexicon.load(nearest=nearest)
+    assert [match.label for match in lexicon.lookup("yak")] == ["Ox"]  # an animal: the boat is left out
+    assert lexicon.lookup("pints") == []  # a measure (its singular, pint): no pinwheel
+    assert [match.label for match in lexicon.lookup("skiing")] == ["Skis"]  # an act: found through its things
+    assert [match.label for match in lexicon.lookup("doggo")] == ["Dog"]  # not in WordNet: the model decides
+
+
+def test_the_kinds_of_a_word() -> None:
+    kinds = Kinds({"Yawl": "artifact", "Ox": "animal", "Thing": ""}, {"animal communication": "donkey|yak"})
+    assert kinds.of("yaks") == {"animal", "communication"}  # the plural as its singular
+    assert kinds.of("ponies") is None  # not known
+    assert not kinds.allows("yak", "Yawl")
+    assert kinds.allows("yak", "Ox")
+    assert kinds.allows("yak", "Thing")  # a label of no synset: no kind to hold against it
+    assert kinds.allows("doggo", "Yawl")  # a word of no known kind
