@@ -107,3 +107,30 @@ def test_an_unreachable_broker_is_a_clear_error_and_loses_nothing(tmp_path: Path
         assert {result.outcome for result in lens.reconcile().results} == {Outcome.ANALYZED}
     finally:
         lens.close()
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_no_wait_leaves_the_work_for_a_worker_started_later(tmp_path: Path, broker: str) -> None:
+    photos = _fill(tmp_path / "photos", 3)
+    env = worker_env(BROKERS[broker], queue_name(), analyzers='["properties", "thumbnail"]')
+    home = tmp_path / "home"
+    queued = subprocess.run(
+        [str(PIXLENS), "--home", str(home), "ingest", "--no-wait", "--json", str(tmp_path / "photos")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert queued.returncode == 0, queued.stderr
+    assert '"Queued": 3' in queued.stdout
+    lens = make_lens(home)
+    try:
+        assert _nonzero(lens.catalog.status_counts()) == {"pending": 3}
+        worker = start_worker(home, env, tmp_path / "worker.log")
+        try:
+            _wait(lambda: lens.catalog.status_counts().get("analyzed", 0) == 3, 120, "the worker")
+        finally:
+            stop_worker(worker)
+        assert sorted(state.key.removeprefix("photos/") for state in lens.catalog.states()) == sorted(photos)
+    finally:
+        lens.close()

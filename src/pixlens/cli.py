@@ -37,6 +37,12 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON lines).")]
+NoWaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait", help="Only queue the work for `pixlens worker` (a redis:// or amqp:// queue); do not wait for it."
+    ),
+]
 
 
 class State:
@@ -190,6 +196,7 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders (recursive).")],
+    no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Analyse images: files inside the store in place, others copied into it.
@@ -215,7 +222,7 @@ def ingest(
             if as_json:
                 _emit(shapes.outcome(result))
 
-        report = lens.ingest(paths, on_collected=collected, on_result=done)
+        report = lens.ingest(paths, on_collected=collected, on_result=done, wait=not no_wait)
         progress.update(task, completed=len(report.collected.objects))
     collected_ = report.collected
     counts = _summary(report.results)
@@ -237,16 +244,19 @@ def ingest(
                 "Renamed": [{"Path": key_from_name(path), "ImageName": key} for path, key in collected_.renamed],
                 "Skipped": len(collected_.skipped),
                 "NotBroughtIn": len(collected_.failed),
+                **({"Queued": report.queued} if no_wait else {}),
             }
         )
     else:
         for result in report.results:
             if result.outcome is Outcome.FAILED:
                 err.print(f"[red]failed[/] {_shown(result.key)}: {_shown_path(result.error or '')}", highlight=False)
+        queued = f"{report.queued} queued for the workers, " if no_wait else ""
+        where = escape(lens.store.describe())
         err.print(
-            f"{len(collected_.objects)} images: {counts['analyzed']} analysed, {counts['unchanged']} unchanged, "
-            f"{counts['failed']} failed, {counts['vanished']} vanished; {collected_.copied} copied into "
-            f"{escape(lens.store.describe())} ({collected_.already_stored} already there), "
+            f"{len(collected_.objects)} images: {queued}{counts['analyzed']} analysed, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['vanished']} vanished; "
+            f"{collected_.copied} copied into {where} ({collected_.already_stored} already there), "
             f"{len(collected_.failed)} could not be read, {len(collected_.skipped)} skipped (not images)",
             highlight=False,
         )
@@ -262,6 +272,7 @@ def reconcile(
     yes: Annotated[
         bool, typer.Option("--yes", help="Forget deleted images even when they are a large share of the catalog.")
     ] = False,
+    no_wait: NoWaitOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Analyse whatever the catalog lacks or has stale (new, changed, pending, older models); drop deleted images.
@@ -273,7 +284,11 @@ def reconcile(
     """
     lens = _lens(ctx)
     plan = lens.plan_reconcile(retry_failed)
-    if not dry_run:
+    queued: dict[str, int] = {}
+    if not dry_run and no_wait:
+        lens.apply_reconcile(plan, confirmed=yes)
+        queued = {"queued": lens.enqueue(plan.jobs())}
+    elif not dry_run:
         lens.apply_reconcile(plan, confirmed=yes)
         with _progress() as progress:
             task = progress.add_task("reconciling", total=len(plan.jobs()), failed=0)
@@ -281,12 +296,66 @@ def reconcile(
     refusal = lens.deletion_refusal(plan) if dry_run and not yes else None
     if refusal is not None:
         err.print(f"[yellow]warning:[/] {escape(refusal)}", highlight=False)
-    outcomes = {} if dry_run else _summary(plan.results)
+    outcomes = {} if dry_run or no_wait else _summary(plan.results)
     if as_json:
-        _emit(shapes.pascal_keys({**plan.summary(), **({"outcomes": outcomes} if outcomes else {})}))
+        _emit(shapes.pascal_keys({**plan.summary(), **queued, **({"outcomes": outcomes} if outcomes else {})}))
     else:
-        err.print(", ".join(f"{key}: {value}" for key, value in {**plan.summary(), **outcomes}.items()))
+        err.print(", ".join(f"{key}: {value}" for key, value in {**plan.summary(), **queued, **outcomes}.items()))
     if not dry_run and any(result.outcome is Outcome.FAILED for result in plan.results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def failures(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many, the latest first.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List the images that failed, with the reason of each (pixlens retry tries them again).
+
+    Example: pixlens failures --limit 20
+    """
+    rows = _lens(ctx).catalog.failures(limit)
+    if as_json:
+        for key, error, at in rows:
+            _emit({"ImageName": key, "Error": error, "At": at})
+        return
+    if not rows:
+        err.print("no failed images")
+        return
+    table = Table("image", "failed at", "reason", box=None)
+    for key, error, at in rows:
+        table.add_row(_shown(key), escape(at), _shown_path(error or ""))
+    out.print(table)
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    keys: Annotated[list[str] | None, typer.Argument(help="Images to retry (default: every failed image).")] = None,
+    no_wait: NoWaitOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Analyse the failed images again, with every analyser (after a fix, a new model, a bigger limit).
+
+    Exits with status 1 when some fail again.
+
+    Example: pixlens retry
+    """
+    lens = _lens(ctx)
+    jobs = lens.failed_jobs(keys or None)
+    if no_wait:
+        counts = {"queued": lens.enqueue(jobs)}
+    else:
+        with _progress() as progress:
+            task = progress.add_task("retrying", total=len(jobs), failed=0)
+            results = lens.run(jobs, lambda result: progress.update(task, advance=1))
+        counts = _summary(results)
+    if as_json:
+        _emit(shapes.pascal_keys({"retried": len(jobs), **counts}))
+    else:
+        err.print(", ".join(f"{key}: {value}" for key, value in {"retried": len(jobs), **counts}.items()))
+    if counts.get("failed"):
         raise typer.Exit(1)
 
 

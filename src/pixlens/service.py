@@ -51,6 +51,7 @@ class IngestReport:
     collected: Collected
     results: list[Result] = field(default_factory=list)
     skipped_unchanged: int = 0  # already catalogued with the same content and models: not even read
+    queued: int = 0  # left in the shared queue for the workers (``wait=False``): their results come later
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,12 @@ class Pixlens:
         paths: Sequence[Path],
         on_collected: Callable[[int], None] | None = None,
         on_result: ResultCallback | None = None,
+        wait: bool = True,
     ) -> IngestReport:
-        """Bring files into the store (files already inside stay in place), then analyse what needs it."""
+        """Bring files into the store (files already inside stay in place), then analyse what needs it (or, without
+        ``wait``, leave it in the shared queue for the workers)."""
+        if not wait:
+            self.enqueue([])  # a queue that cannot take work (local://, a broker down) refuses before any copy
         collected = collect(self.store, paths)
         if on_collected is not None:
             on_collected(len(collected.objects))
@@ -174,7 +179,10 @@ class Pixlens:
         self.catalog.mark_pending(keys.items())
         todo = self._outstanding(keys)
         report = IngestReport(collected, skipped_unchanged=len(keys) - len(todo))
-        report.results = self.run(todo, on_result)
+        if wait:
+            report.results = self.run(todo, on_result)
+        else:
+            report.queued = self.enqueue(todo)
         return report
 
     def _outstanding(self, keys: dict[str, str | None]) -> list[Job]:
@@ -242,6 +250,17 @@ class Pixlens:
 
     def run(self, jobs: Iterable[Job], on_result: ResultCallback | None = None) -> list[Result]:
         return self.queue().run(jobs, on_result)
+
+    def enqueue(self, jobs: Iterable[Job]) -> int:
+        """Leave the jobs in the shared queue for the workers and return how many (ConfigError on local://)."""
+        return self.queue().submit(jobs)
+
+    def failed_jobs(self, keys: Iterable[str] | None = None) -> list[Job]:
+        """Jobs that try the failed images again (all of them, or those of ``keys`` that failed), every analyser
+        anew; each is marked pending first, so that a crash loses none of them."""
+        failed = [state for state in self.catalog.states(keys) if state.status is Status.FAILED]
+        self.catalog.mark_pending([(state.key, state.etag) for state in failed], force=True)
+        return [Job(state.key, state.etag, force=True) for state in failed]
 
     def plan_reconcile(self, retry_failed: bool = False) -> ReconcilePlan:
         return plan_reconcile(self.store, self.catalog, self.versions, retry_failed)

@@ -27,5 +27,9 @@ class WorkQueue(Protocol):
         image's result is written (progress bars, webhooks). ``jobs`` may block (a watcher's feed); ``stop`` ends
         the intake, and the jobs already taken are finished."""
 
+    def submit(self, jobs: Iterable[Job]) -> int:
+        """Queue the jobs for workers elsewhere and return at once, with how many were queued (``--no-wait``);
+        ConfigError from a queue whose work runs in the calling process."""
+
     def describe(self) -> str:
         """Where the work runs, for people (``stats``, logs)."""

@@ -76,11 +76,10 @@ def make_app(settings: Settings) -> Celery:
 class CeleryQueue:
     """The WorkQueue of Celery workers: batches of ``batch_size`` jobs, results as batches finish."""
 
-    def __init__(self, settings: Settings, wait: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = make_app(settings)
         self.batch_size = settings.batch_size
-        self.wait = wait
 
     def describe(self) -> str:
         return f"Celery workers on {_without_password(self.settings.queue)} (queue {self.settings.celery.queue_name})"
@@ -102,6 +101,26 @@ class CeleryQueue:
                 f"lost the queue ({self.describe()}): {exc}; the images not yet analysed stay pending "
                 "(pixlens reconcile sends them again)"
             ) from exc
+
+    def submit(self, jobs: Iterable[Job]) -> int:
+        self.check()
+        batch: list[Job] = []
+        sent = 0
+        try:
+            for job in jobs:
+                batch.append(job)
+                if len(batch) >= self.batch_size:
+                    self._send(batch)
+                    sent, batch = sent + len(batch), []
+            if batch:
+                self._send(batch)
+                sent += len(batch)
+        except Exception as exc:
+            raise QueueError(
+                f"lost the queue ({self.describe()}) after sending {sent} images: {exc}; the rest stay pending "
+                "(pixlens reconcile sends them again)"
+            ) from exc
+        return sent
 
     def check(self) -> None:
         """QueueError unless the broker answers (a few quick tries, not Celery's endless reconnecting)."""
@@ -131,10 +150,9 @@ class CeleryQueue:
             if batch and (fed or item is None or len(batch) >= self.batch_size):
                 sent.append((self._send(batch), batch))
                 batch = []
-            if self.wait:
-                self._collect(sent, results, on_result, block=False)
+            self._collect(sent, results, on_result, block=False)
         feeder.join()
-        while self.wait and sent:
+        while sent:
             self._collect(sent, results, on_result, block=True)
         return results
 

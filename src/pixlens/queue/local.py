@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
+from pixlens.errors import ConfigError
 from pixlens.pipeline import Job, Outcome, Pipeline, Prepared, Result
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ class LocalQueue:
         self.batch_size = max(1, batch_size)
         self.lanes = max(1, lanes)
         self.window = self.batch_size * (1 + self.lanes) + self.workers
+
+    def submit(self, jobs: Iterable[Job]) -> int:
+        raise ConfigError(
+            "the local:// queue analyses in this process: there is no queue to leave work in "
+            "(--no-wait needs PIXLENS_QUEUE=redis://... or amqp://... and `pixlens worker`)"
+        )
 
     def describe(self) -> str:
         return f"this process: {self.workers} decode threads, {self.lanes} analysis lanes, batches of {self.batch_size}"
