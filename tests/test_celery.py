@@ -134,3 +134,24 @@ def test_no_wait_leaves_the_work_for_a_worker_started_later(tmp_path: Path, brok
         assert sorted(state.key.removeprefix("photos/") for state in lens.catalog.states()) == sorted(photos)
     finally:
         lens.close()
+
+
+def test_the_http_api_sends_uploads_to_the_workers(tmp_path: Path) -> None:
+    from serving import serve
+
+    name = queue_name()
+    env = worker_env(BROKERS["redis"], name, analyzers='["labels", "properties"]')
+    lens = make_lens(tmp_path, queue=BROKERS["redis"], analyzers=["labels", "properties"], celery={"queue_name": name})
+    worker = start_worker(tmp_path, env, tmp_path / "worker.log")
+    try:
+        with serve(lens) as served:
+            parts = [("file", ("cat.png", (SAMPLES / "chelsea.png").read_bytes(), "image/png"))]
+            answer = served.client.post("/v1/images", files=parts)
+            assert answer.status_code == 202, answer.text
+            record = served.wait_for("cat.png")
+            assert any(label["Name"] == "Cat" for label in record["Labels"])
+            found = served.client.get("/v1/search", params={"q": "cat"}).json()
+            assert [image["ImageName"] for image in found["Images"]] == ["cat.png"]
+    finally:
+        stop_worker(worker)
+        lens.close()

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 TASK = "pixlens.analyze"
 SCHEMES = ("redis", "rediss", "amqp", "amqps")
 FLUSH_AFTER = 0.05  # seconds to wait for more jobs before sending a partial batch
+STOP_GRACE = 30.0  # seconds a stopped run still waits for the batches it sent (a server shutting down)
 CHECKED_PER_POLL = 64  # the oldest unfinished batches looked at per poll (batches finish about in order)
 
 
@@ -152,7 +153,13 @@ class CeleryQueue:
                 batch = []
             self._collect(sent, results, on_result, block=False)
         feeder.join()
+        stopped_at: float | None = None
         while sent:
+            if stop.is_set():  # the workers finish what was sent; wait for them a while, not for ever
+                stopped_at = stopped_at or time.monotonic()
+                if time.monotonic() - stopped_at > STOP_GRACE:
+                    log.warning("stopped with %d batches still with the workers (they finish them)", len(sent))
+                    break
             self._collect(sent, results, on_result, block=True)
         return results
 
