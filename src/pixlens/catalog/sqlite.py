@@ -48,6 +48,7 @@ from pixlens.errors import CatalogError
 from pixlens.geo import Circle
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
+from pixlens.work import needs_work
 
 LABEL_NAMES = "label_names"
 LABEL_NAMES_MIGRATION = f"""
@@ -341,12 +342,14 @@ class SqliteCatalog:
 
     # -- records ----
     def get(self, key: str) -> ImageRecord | None:
-        rows = self._read("SELECT id, record, status FROM images WHERE key = ?", (key,))
+        rows = self._read("SELECT id, record, status, has_analysis FROM images WHERE key = ?", (key,))
         if not rows:
             return None
-        record = ImageRecord.model_validate_json(rows[0][1])
-        record.Status = Status(rows[0][2])  # a changed image is pending while its old record stays searchable
-        self.vectors.attach(rows[0][0], record)
+        image_id, text, status, has_analysis = rows[0]
+        record = ImageRecord.model_validate_json(text)
+        record.Status = Status(status)  # a changed image is pending while its old record stays searchable
+        if has_analysis:  # only an analysis has vectors (a failed or never analysed image: none to read)
+            self.vectors.attach(image_id, record)
         return record
 
     def put(self, records: Iterable[ImageRecord]) -> None:
@@ -427,21 +430,22 @@ class SqliteCatalog:
         def work(conn: sqlite3.Connection) -> int:
             marked = 0
             for key, etag in jobs:
-                row = conn.execute("SELECT status, etag FROM images WHERE key = ?", (key,)).fetchone()
-                if row is None:
+                row = conn.execute("SELECT status, etag, sha256 FROM images WHERE key = ?", (key,)).fetchone()
+                state = None if row is None else ImageState(key, Status(row[0]), row[1], row[2], {})
+                need = needs_work(state, etag, force=force)  # pixlens.work decides, in this transaction
+                if need is None or not need.marks_pending:
+                    continue
+                if state is None:
                     record = ImageRecord(ImageName=key, ETag=etag)
                     conn.execute(
                         """INSERT INTO images (key, status, etag, record, updated_at)
                            VALUES (?, 'pending', ?, ?, ?)""",
                         (key, etag, record.to_json(), utc_now()),
                     )
-                    marked += 1
-                elif row[0] == Status.PENDING.value and row[1] == etag and etag is not None and not force:
-                    continue  # already waiting for this very content
-                elif force or row[0] == Status.PENDING.value or row[1] != etag or etag is None:
+                else:
                     # A changed image keeps its old labels searchable until the new analysis replaces them.
                     conn.execute("UPDATE images SET status = 'pending' WHERE key = ?", (key,))
-                    marked += 1
+                marked += 1
             return marked
 
         return int(self._write(work)) if jobs else 0
