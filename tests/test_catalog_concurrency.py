@@ -23,9 +23,9 @@ from catalog_processes import (
     summary,
     unit,
 )
+from catalog_records import resolver
 from pixlens.catalog.sqlite import SqliteCatalog
 from pixlens.query import parse
-from test_catalog import resolver
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from catalog_processes import write_past_a_file_size_limit
+from catalog_records import resolver
 from pixlens.catalog.sqlite import SCHEMA_VERSION, SqliteCatalog
 from pixlens.errors import CatalogError
 from pixlens.query import parse
 from pixlens.record import ImageRecord, Label, Status
-from test_catalog import resolver
 
 SPAWN = multiprocessing.get_context("spawn")
 

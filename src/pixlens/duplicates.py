@@ -36,11 +36,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from pixlens.analysis.properties import dihedral_array
+from pixlens.catalog.base import DuplicateSet
 
 if TYPE_CHECKING:
     from pixlens.vectors import VectorIndex
@@ -284,3 +285,58 @@ def group_pairs(
     for group in groups.values():
         group.members = sorted({member for pair in group.pairs for member in (pair.first, pair.second)})
     return sorted(groups.values(), key=lambda group: (-len(group.members), group.members[0]))
+
+
+# -- what a catalog calls: its rows and embeddings in, the duplicate sets out ---------------------------------------
+class EmbeddingSource(Protocol):
+    """A catalog's image embeddings: a nearest-neighbour index over them, all of them a chunk at a time (millions
+    do not fit in memory), and some of them exactly."""
+
+    def vector_index(self) -> Any: ...  # a VectorIndex (search_many), None while there are no vectors
+
+    def embedding_chunks(self) -> Iterator[tuple[list[int], np.ndarray[Any, np.dtype[np.float32]]]]: ...
+
+    def embeddings_of(self, ids: list[int]) -> dict[int, np.ndarray[Any, np.dtype[np.float32]]]: ...
+
+
+def duplicate_sets(
+    images: Iterable[tuple[int, str, str | None, str | None]],
+    embeddings: EmbeddingSource,
+    max_hash_distance: int | None = None,
+    min_similarity: float | None = None,
+) -> list[DuplicateSet]:
+    """A catalog's duplicate sets, largest first, from its analysed images ``(id, key, content sha, perceptual
+    hash)`` in id order: images with the same content are one member of the hash and embedding tests (the first
+    of them stands for all), and a content held by several images that nothing else links is a set of its own
+    (``identical``)."""
+    rows = list(images)
+    copies: dict[str, list[tuple[int, str]]] = {}  # content sha -> (id, key) of every image with it
+    for image_id, key, sha, _ in rows:
+        copies.setdefault(sha or f"id:{image_id}", []).append((image_id, key))
+    first = {members[0][0]: sha for sha, members in copies.items()}  # one image per content
+    hashes = {image_id: phash for image_id, _, _, phash in rows if image_id in first and phash}
+    by_hash = hash_pairs(hashes, DEFAULT_MAX_HASH_DISTANCE if max_hash_distance is None else max_hash_distance)
+    index = embeddings.vector_index()
+    by_embedding = (
+        {}
+        if index is None
+        else streamed_embedding_pairs(
+            embeddings.embedding_chunks(),
+            first,
+            index,
+            embeddings.embeddings_of,
+            DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity,
+        )
+    )
+    groups = group_pairs(by_hash, by_embedding)
+    keys = {image_id: key for image_id, key, _, _ in rows}
+    found: list[DuplicateSet] = []
+    for group in groups:
+        members = [key for image_id in group.members for _, key in copies[first[image_id]]]
+        links = [(keys[p.first], keys[p.second], p.hash_distance, p.similarity) for p in group.pairs]
+        found.append(DuplicateSet(members, identical=False, links=links))
+    grouped = {image_id for group in groups for image_id in group.members}
+    for image_id, sha in first.items():
+        if len(copies[sha]) > 1 and image_id not in grouped:
+            found.append(DuplicateSet([key for _, key in copies[sha]], identical=True, links=[]))
+    return sorted(found, key=lambda d: (-len(d.keys), d.keys[0]))

@@ -17,13 +17,13 @@ integers, never reused (except by :meth:`People.recluster`, which starts again f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["People", "Person"]
+__all__ = ["People", "Person", "Placement", "forget_faces", "people_from_rows", "place_faces", "same_faces"]
 
 Vector = np.ndarray[Any, np.dtype[np.float64]]
 STATE_VERSION = 1
@@ -229,3 +229,67 @@ class People:
             result.append(renumber[label])
         self._next_id = len(renumber) + 1
         return result
+
+
+# -- what a catalog calls: plain rows in, the outcome to persist out ------------------------------------------------
+FaceRow = tuple[int, Any]  # (person id, embedding) of a face a catalog holds for an image, in face order
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an image's new faces went: what a catalog writes back."""
+
+    person_ids: list[int]  # the person of each new face, in order
+    kept: bool  # the faces are those the image had: they keep their people, nothing to write
+    changed: set[int]  # people whose cluster changed: write them again (or delete those no longer in the clustering)
+
+
+def people_from_rows(rows: Iterable[tuple[int, str | None, int, Any]], threshold: float) -> People:
+    """The clustering as a catalog stores it: one row per person (id, name, faces, the sum of their embeddings)."""
+    listed = list(rows)
+    state = {
+        "version": STATE_VERSION,
+        "threshold": threshold,
+        "next_id": 1 + max((row[0] for row in listed), default=0),
+        "people": [
+            {"id": pid, "name": name, "count": count, "total": np.asarray(total, dtype=np.float64)}
+            for pid, name, count, total in listed
+        ],
+    }
+    return People.from_state(state)
+
+
+def same_faces(old: Sequence[Any], new: Sequence[Any]) -> bool:
+    """Whether an image's new face embeddings are the ones it had (a re-analysis of something else, a touched file)."""
+    return len(old) == len(new) and all(
+        np.allclose(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32), atol=1e-5)
+        for a, b in zip(old, new, strict=True)
+    )
+
+
+def forget_faces(people: People, old: Iterable[FaceRow]) -> set[int]:
+    """Take an image's faces out of their people; the people changed."""
+    changed: set[int] = set()
+    for person_id, vector in old:
+        if person_id in people:
+            people.remove(person_id, np.asarray(vector, dtype=np.float64))
+            changed.add(person_id)
+    return changed
+
+
+def place_faces(people: Callable[[], People], old: Sequence[FaceRow], new: Sequence[Any]) -> Placement:
+    """Assign an image's faces to people, given the faces it had.
+
+    Faces that are the same as the image already had keep their people: taking them out and assigning them again
+    would renumber, and lose names. Otherwise the old faces leave their people and the new ones are assigned.
+    ``people`` loads the clustering (only when it is needed)."""
+    if same_faces([vector for _, vector in old], new):
+        return Placement([person_id for person_id, _ in old], kept=True, changed=set())
+    changed = forget_faces(people(), old) if old else set()
+    person_ids: list[int] = []
+    if new:
+        clustering = people()
+        for vector in new:
+            person_ids.append(clustering.assign(vector))
+            changed.add(person_ids[-1])
+    return Placement(person_ids, kept=False, changed=changed)

@@ -33,6 +33,7 @@ from pixlens.imageio import DecodeLimits, decode
 from pixlens.record import ImageRecord, Status, utc_now
 from pixlens.store.base import ObjectStore
 from pixlens.when_where import locate
+from pixlens.work import analysed_content, analyzers_to_run
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,8 @@ class Pipeline:
             record.ContentSha256 = hashlib.sha256(data).hexdigest()
             wanted = self._wanted(job, record, old)
             if not wanted:
-                return Prepared(job, record, Outcome.UNCHANGED)
-            if old is not None and self._same_content(old, record):
+                return Prepared(job, record, Outcome.UNCHANGED, previous=old)
+            if old is not None and analysed_content(old, record.ContentSha256):
                 # Only some analysers re-run: the others' fields (even of analysers not run today) stay.
                 record = self._carry_over(old, record)
             image = dataclasses.replace(decode(data, self.limits), sha256=record.ContentSha256)
@@ -133,23 +134,10 @@ class Pipeline:
         return Prepared(job, record, inputs=inputs, previous=old)
 
     def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
-        """The analysers to run: none for content already analysed by these versions (a touched or re-delivered
-        file), the stale ones for unchanged content, all of them for new or changed content."""
-        if job.force or old is None or not self._same_content(old, record):
-            return self.analyzers
-        names = set(job.analyzers) if job.analyzers is not None else set(self.versions)
-        return [
-            analyzer
-            for analyzer in self.analyzers
-            if analyzer.name in names and old.AnalyzerVersions.get(analyzer.name) != analyzer.version
-        ]
-
-    @staticmethod
-    def _same_content(old: ImageRecord, record: ImageRecord) -> bool:
-        """Whether the catalog's record analysed these very bytes (successfully)."""
-        return (
-            old.AnalyzedAt is not None and old.Status is not Status.FAILED and old.ContentSha256 == record.ContentSha256
-        )
+        """The analysers to run (``pixlens.work`` decides): none for content already analysed by these versions (a
+        touched or re-delivered file), the stale ones for unchanged content, all of them for new or changed content."""
+        names = set(analyzers_to_run(old, record.ContentSha256, self.versions, job.analyzers, job.force))
+        return [analyzer for analyzer in self.analyzers if analyzer.name in names]
 
     @staticmethod
     def _carry_over(old: ImageRecord, fresh: ImageRecord) -> ImageRecord:
@@ -184,7 +172,7 @@ class Pipeline:
             if outcome is Outcome.VANISHED:
                 vanished.append(item.job.key)
             elif outcome is Outcome.UNCHANGED:
-                self._refresh_etag(item.record, to_put)
+                self._refresh_etag(item.record, item.previous, to_put)
             else:
                 to_put.append(item.record)
             if outcome is not Outcome.UNCHANGED:
@@ -192,8 +180,10 @@ class Pipeline:
                 if item.previous is not None and item.previous.Thumbnail != kept:
                     dropped.append(item.previous)
             results.append(Result(item.job.key, outcome, item.record.Error))
-        self.catalog.put(to_put)
-        self.catalog.delete(vanished)
+        if to_put:
+            self.catalog.put(to_put)
+        if vanished:
+            self.catalog.delete(vanished)
         self._release(dropped)
         return results
 
@@ -276,8 +266,10 @@ class Pipeline:
         prepared = item.inputs[analyzer.name]
         return focus(item.record, prepared, item.shared) if focus is not None else prepared
 
-    def _refresh_etag(self, record: ImageRecord, to_put: list[ImageRecord]) -> None:
-        old = self.catalog.get(record.ImageName)
+    @staticmethod
+    def _refresh_etag(record: ImageRecord, old: ImageRecord | None, to_put: list[ImageRecord]) -> None:
+        """Content already analysed: the record read in ``prepare`` is written back with the new etag (if it
+        changed), analysed again if it was marked pending."""
         if old is not None and (old.ETag != record.ETag or old.Status != Status.ANALYZED):
             old.ETag = record.ETag
             old.Status = Status.ANALYZED

@@ -26,7 +26,7 @@ from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
 from pixlens.errors import DecodeError, PixlensError, TooLargeError
-from pixlens.events.reconcile import ReconcilePlan, plan_reconcile, stale_analyzers
+from pixlens.events.reconcile import ReconcilePlan, plan_reconcile
 from pixlens.home import bind
 from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
 from pixlens.lexicon import Lexicon
@@ -39,6 +39,7 @@ from pixlens.store import open_store
 from pixlens.store.base import ObjectStore
 from pixlens.store.collect import Collected, collect, place
 from pixlens.store.local import SNIFF_BYTES
+from pixlens.work import needs_work
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,6 @@ class Pixlens:
         if on_collected is not None:
             on_collected(len(collected.objects))
         keys: dict[str, str | None] = {info.key: info.etag for info in collected.objects}
-        self.catalog.mark_pending(keys.items())
         todo = self._outstanding(keys)
         report = IngestReport(collected, skipped_unchanged=len(keys) - len(todo))
         if wait:
@@ -186,15 +186,14 @@ class Pixlens:
         return report
 
     def _outstanding(self, keys: dict[str, str | None]) -> list[Job]:
-        """Jobs for the named keys that are pending, failed before (asked again: try again) or analysed with
-        other analyser versions."""
-        jobs = []
-        for state in self.catalog.states(keys):
-            if state.status is not Status.ANALYZED:
-                jobs.append(Job(state.key, keys[state.key]))
-            elif stale := stale_analyzers(state.versions, self.versions):
-                jobs.append(Job(state.key, keys[state.key], stale))
-        return jobs
+        """Jobs for the named keys that need work (``pixlens.work``; failed ones were asked again: try again),
+        recorded as pending first where the decision says so: one read and at most one write for them all."""
+        known = {state.key: state for state in self.catalog.states(keys)}
+        needs = {key: needs_work(known.get(key), etag, self.versions, retry_failed=True) for key, etag in keys.items()}
+        to_mark = [(key, keys[key]) for key, need in needs.items() if need is not None and need.marks_pending]
+        if to_mark:
+            self.catalog.mark_pending(to_mark)
+        return [Job(key, keys[key], need.analyzers) for key, need in needs.items() if need is not None]
 
     def add(self, key: str, stream: BinaryIO, rename: bool = True) -> Added:
         """Bring an image from a stream (an upload) into the store under ``key`` and mark it pending; the job
@@ -221,9 +220,9 @@ class Pixlens:
         if self.catalog.mark_pending([(info.key, info.etag)]):
             return Added(info.key, Status.PENDING, Job(info.key, info.etag), placed.copied)
         state = next(self.catalog.states([info.key]), None)
+        need = needs_work(state, info.etag)  # pending: perhaps left by a crash
         status = state.status if state is not None else Status.PENDING
-        job = Job(info.key, info.etag) if status is Status.PENDING else None  # pending: perhaps left by a crash
-        return Added(info.key, status, job, placed.copied)
+        return Added(info.key, status, Job(info.key, info.etag) if need else None, placed.copied)
 
     def ingest_bytes(self, key: str, data: bytes) -> tuple[Added, list[Result]]:
         """Add an image from memory and analyse it now (the library's one-call upload)."""
@@ -277,8 +276,10 @@ class Pixlens:
         refusal = None if confirmed else self.deletion_refusal(plan)
         if refusal is not None:
             raise ReconcileRefusedError(refusal)
-        self.pipeline.forget(plan.deleted)  # with the thumbnails (and other files) analysers kept for them
-        self.catalog.mark_pending(((job.key, job.etag) for job in plan.jobs()), force=True)
+        if plan.deleted:
+            self.pipeline.forget(plan.deleted)  # with the thumbnails (and other files) analysers kept for them
+        if jobs := plan.jobs():
+            self.catalog.mark_pending(((job.key, job.etag) for job in jobs), force=True)
         return plan
 
     def _reconcile_while_watching(self, guard: DeletionGuard) -> list[Job]:
@@ -412,7 +413,7 @@ class Pixlens:
 
         if not watch:  # still, what a crash or a stop left pending is done first
             for state in self.catalog.states():
-                if state.status is Status.PENDING:
+                if needs_work(state, state.etag):  # with the etag it has: only pending ones
                     intake.put(Job(state.key, state.etag))
             self.queue().run(_drain(intake, stop), reported, stop)
             return

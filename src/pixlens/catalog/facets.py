@@ -15,16 +15,18 @@ Every searchable fact is one entry with a 0-100 value, so every query term is on
 | ``is:screenshot`` | 100 | a PNG or WebP without camera EXIF, in a screen's shape (``looks_like_screenshot``) |
 | ``taken:``, ``place:``, ``size:``... | see ``when_where.py`` | ``Exif``, ``Location``, ``Width``, ``Height`` |
 
-Text is not a facet: it goes to a full-text index.
+Text is not a facet: it goes to a full-text index. Every catalog indexes a record as ``indexed`` says (a
+catalog's own SQL only stores what it is handed).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pixlens import when_where
-from pixlens.record import ImageRecord
+from pixlens.record import ImageRecord, Status
 
 CATEGORY = "category:"
 COLOR = "color:"
@@ -45,14 +47,6 @@ PERSON_LABEL = "Person"
 SCREEN_RATIOS = (19.5 / 9, 16 / 9, 20 / 9, 16 / 10, 3 / 2, 4 / 3, 2.0)
 SCREEN_FORMATS = frozenset({"image/png", "image/webp"})
 CAMERA_EXIF = ("Make", "Model", "DateTimeOriginal", "GPS")
-
-# Catalogs made before has:text: the entry for every image that has text (the triggers keep the postings right).
-HAS_TEXT_MIGRATION = f"""
-INSERT INTO label_index (label, confidence, image_id)
-    SELECT '{HAS_TEXT}', MIN(100, LENGTH(text) - LENGTH(REPLACE(text, char(10), '')) + 1), rowid FROM text_fts;
-INSERT INTO label_counts (label, images)
-    SELECT '{HAS_TEXT}', COUNT(*) FROM text_fts WHERE (SELECT COUNT(*) FROM text_fts) > 0;
-"""
 
 
 def facets(record: ImageRecord) -> dict[str, float]:
@@ -109,39 +103,6 @@ def looks_like_screenshot(
     return any(abs(ratio - screen) <= 0.01 * screen for screen in SCREEN_RATIOS)
 
 
-def kind_migration(conn: Any) -> None:
-    """Catalogs made before ``has:people`` and ``is:screenshot``: their entries for every analysed record, from the
-    JSON it holds (no image is analysed again)."""
-    last = -1
-    while True:
-        rows = conn.execute(
-            """SELECT id, json_extract(record, '$.Labels', '$.ContentType', '$.Exif', '$.Width', '$.Height')
-               FROM images WHERE has_analysis = 1 AND id > ? ORDER BY id LIMIT 1000""",
-            (last,),
-        ).fetchall()
-        if not rows:
-            return
-        for image_id, packed in rows:
-            labels, content_type, exif, width, height = json.loads(packed)
-            found = kind_entries(
-                labels if isinstance(labels, list) else [],
-                content_type if isinstance(content_type, str) else None,
-                exif if isinstance(exif, dict) else None,
-                width if isinstance(width, int) else None,
-                height if isinstance(height, int) else None,
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
-                [(entry, value, image_id) for entry, value in found.items()],
-            )
-            conn.executemany(
-                """INSERT INTO label_counts (label, images) VALUES (?, 1)
-                   ON CONFLICT(label) DO UPDATE SET images = images + 1""",
-                [(entry,) for entry in found],
-            )
-        last = rows[-1][0]
-
-
 def position(record: ImageRecord) -> tuple[float, float] | None:
     """Where an image was taken (latitude, longitude), for ``near:``: the catalog keeps it beside the record."""
     return when_where.coordinates(record.Exif)
@@ -165,3 +126,37 @@ def is_label(entry: str) -> bool:
 def text_of(record: ImageRecord) -> str:
     """The text that the full-text index holds for a record: its lines, one per line."""
     return "\n".join(str(d["DetectedText"]) for d in record.TextDetections if d.get("Type") == "LINE")
+
+
+def person_entries(person_ids: Sequence[int], confidences: Sequence[float]) -> dict[str, float]:
+    """``person:<id>`` entries of an image's faces (placed by ``pixlens.people``): each person's best face."""
+    entries: dict[str, float] = {}
+    for person_id, confidence in zip(person_ids, confidences, strict=True):
+        entry = f"{PERSON}{person_id}"
+        entries[entry] = max(entries.get(entry, 0.0), confidence)
+    return entries
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """What a record puts into a catalog's indexes besides its own row (its faces' ``person:`` entries come once
+    the faces are placed)."""
+
+    entries: dict[str, float]
+    text: str  # for the full-text index ("": none)
+    position: tuple[float, float] | None  # for near:
+    phash: str | None  # for duplicates
+
+
+def indexed(record: ImageRecord) -> Indexed | None:
+    """An analysed record's index entries, text, position and hash; None for any other record: a failed (or pending)
+    image is found by no label and is near nothing, whatever fields it carries, and keeps no faces."""
+    if record.Status is not Status.ANALYZED:
+        return None
+    return Indexed(facets(record), text_of(record), position(record), record.PerceptualHash)
+
+
+def analysed_anew(previous_analyzed_at: str | None, exists: bool, record: ImageRecord) -> bool:
+    """Whether a record about to be written holds another analysis than the catalog's (saved searches look at each
+    analysis once, not at a record written again unchanged, with a new etag only)."""
+    return record.Status is Status.ANALYZED and (not exists or previous_analyzed_at != record.AnalyzedAt)

@@ -32,16 +32,7 @@ from pixlens.catalog.base import (
     Resolver,
     weighted,
 )
-from pixlens.catalog.facets import (
-    CATEGORY,
-    HAS_TEXT_MIGRATION,
-    backfill,
-    facets,
-    is_label,
-    kind_migration,
-    position,
-    text_of,
-)
+from pixlens.catalog.facets import CATEGORY, analysed_anew, backfill, indexed, is_label
 from pixlens.catalog.postings import LOG_MIGRATION as POSTING_LOG_MIGRATION
 from pixlens.catalog.postings import MIGRATION as POSTINGS_MIGRATION
 from pixlens.catalog.postings import UNIVERSE, Postings, prune_log
@@ -49,6 +40,7 @@ from pixlens.catalog.sets import Evaluation, Posting
 from pixlens.catalog.sqlite_access import HOOKS_MIGRATION, KEYS_MIGRATION, MATCHES_MIGRATION, AccessTables
 from pixlens.catalog.sqlite_check import check_catalog
 from pixlens.catalog.sqlite_errors import catalog_error, read_only_message
+from pixlens.catalog.sqlite_migrations import HAS_TEXT_MIGRATION, kind_migration
 from pixlens.catalog.sqlite_vectors import GENERATIONS_MIGRATION, Vectors
 from pixlens.catalog.sqlite_vectors import MIGRATION as VECTORS_MIGRATION
 from pixlens.catalog.sqlplan import NEAR, TEXT, positive_entries, text_sql
@@ -56,6 +48,7 @@ from pixlens.errors import CatalogError
 from pixlens.geo import Circle
 from pixlens.query import Node, Term
 from pixlens.record import ImageRecord, Status, utc_now
+from pixlens.work import needs_work
 
 LABEL_NAMES = "label_names"
 LABEL_NAMES_MIGRATION = f"""
@@ -349,12 +342,14 @@ class SqliteCatalog:
 
     # -- records ----
     def get(self, key: str) -> ImageRecord | None:
-        rows = self._read("SELECT id, record, status FROM images WHERE key = ?", (key,))
+        rows = self._read("SELECT id, record, status, has_analysis FROM images WHERE key = ?", (key,))
         if not rows:
             return None
-        record = ImageRecord.model_validate_json(rows[0][1])
-        record.Status = Status(rows[0][2])  # a changed image is pending while its old record stays searchable
-        self.vectors.attach(rows[0][0], record)
+        image_id, text, status, has_analysis = rows[0]
+        record = ImageRecord.model_validate_json(text)
+        record.Status = Status(status)  # a changed image is pending while its old record stays searchable
+        if has_analysis:  # only an analysis has vectors (a failed or never analysed image: none to read)
+            self.vectors.attach(image_id, record)
         return record
 
     def put(self, records: Iterable[ImageRecord]) -> None:
@@ -371,10 +366,10 @@ class SqliteCatalog:
             self._since_prune = 0
 
     def _put_one(self, conn: sqlite3.Connection, record: ImageRecord) -> None:
-        analyzed = record.Status is Status.ANALYZED
-        # Saved searches look at each analysis once: not at a record written again unchanged (a new etag only).
-        to_match = analyzed and self.access.hooks_exist(conn) and self.access.analysed_anew(conn, record)
-        where = position(record) if analyzed else None  # a failed image is near nothing
+        plan = indexed(record)  # what the record puts into the indexes (pixlens.catalog.facets decides)
+        to_match = False
+        if plan is not None and self.access.hooks_exist(conn):
+            to_match = analysed_anew(*self.access.previous_analysis(conn, record.ImageName), record)
         row = conn.execute(
             """INSERT INTO images (key, status, has_analysis, etag, sha256, phash, versions, record, updated_at,
                                    latitude, longitude)
@@ -387,31 +382,29 @@ class SqliteCatalog:
             (
                 record.ImageName,
                 record.Status.value,
-                int(analyzed),
+                int(plan is not None),
                 record.ETag,
                 record.ContentSha256,
-                record.PerceptualHash if analyzed else None,
+                plan.phash if plan is not None else None,
                 json.dumps(record.AnalyzerVersions, sort_keys=True),
                 record.to_json(),
                 utc_now(),
-                *(where or (None, None)),
+                *(plan.position if plan is not None and plan.position is not None else (None, None)),
             ),
         ).fetchone()
         image_id = row[0]
-        self._unindex(conn, image_id, keep_faces=analyzed)
-        if not analyzed:
-            return  # a failed image is found by no label, whatever fields it carries
-        entries = facets(record)
-        entries.update(self.vectors.index(conn, image_id, record))
+        self._unindex(conn, image_id, keep_faces=plan is not None)
+        if plan is None:
+            return
+        entries = {**plan.entries, **self.vectors.index(conn, image_id, record)}
         if record.FaceDetails:  # now with the PersonId of each face
             conn.execute("UPDATE images SET record = ? WHERE id = ?", (record.to_json(), image_id))
         conn.executemany(
             "INSERT INTO label_index (label, confidence, image_id) VALUES (?, ?, ?)",
             [(label, round(conf, 3), image_id) for label, conf in entries.items()],
         )
-        text = text_of(record)
-        if text:
-            conn.execute("INSERT INTO text_fts (rowid, text) VALUES (?, ?)", (image_id, text))
+        if plan.text:
+            conn.execute("INSERT INTO text_fts (rowid, text) VALUES (?, ?)", (image_id, plan.text))
         if to_match:
             self.access.note_analyzed(conn, image_id)
         conn.executemany(
@@ -437,21 +430,22 @@ class SqliteCatalog:
         def work(conn: sqlite3.Connection) -> int:
             marked = 0
             for key, etag in jobs:
-                row = conn.execute("SELECT status, etag FROM images WHERE key = ?", (key,)).fetchone()
-                if row is None:
+                row = conn.execute("SELECT status, etag, sha256 FROM images WHERE key = ?", (key,)).fetchone()
+                state = None if row is None else ImageState(key, Status(row[0]), row[1], row[2], {})
+                need = needs_work(state, etag, force=force)  # pixlens.work decides, in this transaction
+                if need is None or not need.marks_pending:
+                    continue
+                if state is None:
                     record = ImageRecord(ImageName=key, ETag=etag)
                     conn.execute(
                         """INSERT INTO images (key, status, etag, record, updated_at)
                            VALUES (?, 'pending', ?, ?, ?)""",
                         (key, etag, record.to_json(), utc_now()),
                     )
-                    marked += 1
-                elif row[0] == Status.PENDING.value and row[1] == etag and etag is not None and not force:
-                    continue  # already waiting for this very content
-                elif force or row[0] == Status.PENDING.value or row[1] != etag or etag is None:
+                else:
                     # A changed image keeps its old labels searchable until the new analysis replaces them.
                     conn.execute("UPDATE images SET status = 'pending' WHERE key = ?", (key,))
-                    marked += 1
+                marked += 1
             return marked
 
         return int(self._write(work)) if jobs else 0
@@ -733,45 +727,10 @@ class SqliteCatalog:
     def duplicates(
         self, max_hash_distance: int | None = None, min_similarity: float | None = None
     ) -> list[DuplicateSet]:
-        from pixlens.duplicates import (
-            DEFAULT_MAX_HASH_DISTANCE,
-            DEFAULT_MIN_SIMILARITY,
-            group_pairs,
-            hash_pairs,
-            streamed_embedding_pairs,
-        )
+        from pixlens.duplicates import duplicate_sets
 
         rows = self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis = 1 ORDER BY id")
-        copies: dict[str, list[tuple[int, str]]] = {}  # content sha -> (id, key) of every image with it
-        for image_id, key, sha, _ in rows:
-            copies.setdefault(sha or f"id:{image_id}", []).append((image_id, key))
-        first = {members[0][0]: sha for sha, members in copies.items()}  # one image per content
-        hashes = {image_id: phash for image_id, _, _, phash in rows if image_id in first and phash}
-        by_hash = hash_pairs(hashes, DEFAULT_MAX_HASH_DISTANCE if max_hash_distance is None else max_hash_distance)
-        index = self.vectors.vector_index()
-        by_embedding = (
-            {}
-            if index is None
-            else streamed_embedding_pairs(  # the embeddings a chunk at a time: millions do not fit in memory
-                self.vectors.embedding_chunks(),
-                first,
-                index,
-                self.vectors.embeddings_of,
-                DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity,
-            )
-        )
-        groups = group_pairs(by_hash, by_embedding)
-        keys = {image_id: key for image_id, key, _, _ in rows}
-        found: list[DuplicateSet] = []
-        for group in groups:
-            members = [key for image_id in group.members for _, key in copies[first[image_id]]]
-            links = [(keys[p.first], keys[p.second], p.hash_distance, p.similarity) for p in group.pairs]
-            found.append(DuplicateSet(members, identical=False, links=links))
-        grouped = {image_id for group in groups for image_id in group.members}
-        for image_id, sha in first.items():
-            if len(copies[sha]) > 1 and image_id not in grouped:
-                found.append(DuplicateSet([key for _, key in copies[sha]], identical=True, links=[]))
-        return sorted(found, key=lambda d: (-len(d.keys), d.keys[0]))
+        return duplicate_sets(rows, self.vectors, max_hash_distance, min_similarity)
 
     # -- API keys, hooks, deliveries (sqlite_access.py) ----
     def add_api_key(self, name: str | None, scope: str, prefix: str, sha256: str, when: str) -> ApiKeyRow:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pixlens.catalog.base import ApiKeyRow, DeliveryRow, HookRow
-from pixlens.record import ImageRecord
 
 KEYS_MIGRATION = """
     CREATE TABLE api_keys (
@@ -147,12 +146,10 @@ class AccessTables:
         return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM hooks)").fetchone()[0])
 
     @staticmethod
-    def analysed_anew(conn: sqlite3.Connection, record: ImageRecord) -> bool:
-        """Whether ``record`` (about to be written) holds another analysis than the catalog's."""
-        row = conn.execute(
-            "SELECT json_extract(record, '$.AnalyzedAt') FROM images WHERE key = ?", (record.ImageName,)
-        ).fetchone()
-        return row is None or row[0] != record.AnalyzedAt
+    def previous_analysis(conn: sqlite3.Connection, key: str) -> tuple[str | None, bool]:
+        """The ``AnalyzedAt`` of the record the catalog holds for ``key``, and whether it holds one."""
+        row = conn.execute("SELECT json_extract(record, '$.AnalyzedAt') FROM images WHERE key = ?", (key,)).fetchone()
+        return (row[0], True) if row is not None else (None, False)
 
     @staticmethod
     def note_analyzed(conn: sqlite3.Connection, image_id: int) -> None:

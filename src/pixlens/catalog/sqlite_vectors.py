@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from pixlens.catalog.base import PersonRow
-from pixlens.catalog.facets import PERSON
+from pixlens.catalog.facets import person_entries
 from pixlens.catalog.saved_index import SavedIndex
 from pixlens.errors import CatalogError
-from pixlens.people import People
+from pixlens.people import People, forget_faces, people_from_rows, place_faces
 from pixlens.record import ImageRecord
 
 SAVE_INTERVAL = 300.0  # seconds between saves of a changed vector index (and at close); a crash replays the log
@@ -179,86 +179,73 @@ class Vectors:
     def _forget_faces(self, conn: sqlite3.Connection, image_id: int) -> None:
         faces = conn.execute("SELECT person_id, vector FROM faces WHERE image_id = ?", (image_id,)).fetchall()
         if faces:
-            people = self.people(conn)
-            for person_id, vector in faces:
-                if person_id in people:
-                    people.remove(person_id, _vector(vector).astype(np.float64))
-                    self._save_person(conn, people, person_id)
+            changed = forget_faces(self.people(conn), [(person_id, _vector(blob)) for person_id, blob in faces])
+            self._save_people(conn, changed)
             conn.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
 
     def index(self, conn: sqlite3.Connection, image_id: int, record: ImageRecord) -> dict[str, float]:
-        """Store an analysed record's vectors; returns its ``person:<id>`` facet entries.
-
-        Faces that are the same as the image already had (a re-analysis of something else, a touched file)
-        keep their people: taking them out and assigning them again would renumber, and lose names.
-        """
-        entries: dict[str, float] = {}
+        """Store an analysed record's vectors, its faces where ``pixlens.people`` placed them; returns its
+        ``person:<id>`` facet entries."""
         if record.ImageEmbedding:
             conn.execute("INSERT INTO embeddings VALUES (?, ?)", (image_id, _blob(record.ImageEmbedding)))
             self._embedding_changed(image_id, "add", record.ImageEmbedding)
         old = conn.execute(
             "SELECT person_id, vector FROM faces WHERE image_id = ? ORDER BY face_index", (image_id,)
         ).fetchall()
-        same = len(old) == len(record.FaceEmbeddings) and all(
-            np.allclose(_vector(blob), np.asarray(vector, dtype=np.float32), atol=1e-5)
-            for (_, blob), vector in zip(old, record.FaceEmbeddings, strict=True)
+        placement = place_faces(
+            lambda: self.people(conn), [(person_id, _vector(blob)) for person_id, blob in old], record.FaceEmbeddings
         )
-        if same:
-            for face, (person_id, _) in zip(record.FaceDetails, old, strict=True):
-                face["PersonId"] = person_id
-                entry = f"{PERSON}{person_id}"
-                entries[entry] = max(entries.get(entry, 0.0), float(face.get("Confidence", 0.0)))
-            return entries
-        self._forget_faces(conn, image_id)
-        if record.FaceEmbeddings:
-            people = self.people(conn)
-            for number, (face, vector) in enumerate(zip(record.FaceDetails, record.FaceEmbeddings, strict=True)):
-                person_id = people.assign(vector)
-                face["PersonId"] = person_id
-                confidence = float(face.get("Confidence", 0.0))
-                conn.execute(
-                    "INSERT INTO faces (image_id, face_index, person_id, confidence, vector) VALUES (?, ?, ?, ?, ?)",
-                    (image_id, number, person_id, confidence, _blob(vector)),
-                )
-                self._save_person(conn, people, person_id)
-                entry = f"{PERSON}{person_id}"
-                entries[entry] = max(entries.get(entry, 0.0), confidence)
-        return entries
+        confidences = [float(face.get("Confidence", 0.0)) for face in record.FaceDetails]
+        if not placement.kept:
+            if old:
+                conn.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
+            conn.executemany(
+                "INSERT INTO faces (image_id, face_index, person_id, confidence, vector) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (image_id, number, person_id, confidence, _blob(vector))
+                    for number, (person_id, confidence, vector) in enumerate(
+                        zip(placement.person_ids, confidences, record.FaceEmbeddings, strict=True)
+                    )
+                ],
+            )
+            self._save_people(conn, placement.changed)
+        for face, person_id in zip(record.FaceDetails, placement.person_ids, strict=True):
+            face["PersonId"] = person_id
+        return person_entries(placement.person_ids, confidences)
 
-    def _save_person(self, conn: sqlite3.Connection, people: People, person_id: int) -> None:
-        self._touched.add(PEOPLE)
-        if person_id not in people:
-            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+    def _save_people(self, conn: sqlite3.Connection, changed: set[int]) -> None:
+        """Write the changed people as the clustering now holds them (delete those it no longer has)."""
+        if not changed:
             return
-        person = people[person_id]
-        conn.execute(
-            """INSERT INTO people (id, name, faces, total) VALUES (?, ?, ?, ?)
-               ON CONFLICT(id) DO UPDATE SET name = excluded.name, faces = excluded.faces, total = excluded.total""",
-            (person.id, person.name, person.count, _blob(person.total)),
-        )
+        self._touched.add(PEOPLE)
+        people = self.people(conn)
+        for person_id in sorted(changed):
+            if person_id not in people:
+                conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+                continue
+            person = people[person_id]
+            conn.execute(
+                """INSERT INTO people (id, name, faces, total) VALUES (?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET name = excluded.name, faces = excluded.faces,
+                       total = excluded.total""",
+                (person.id, person.name, person.count, _blob(person.total)),
+            )
 
     def rename(self, conn: sqlite3.Connection, person_id: int, name: str | None) -> bool:
         people = self.people(conn)
         if person_id not in people:
             return False
         people.rename(person_id, name)
-        self._save_person(conn, people, person_id)
+        self._save_people(conn, {person_id})
         return True
 
     def people(self, conn: sqlite3.Connection) -> People:
         """The clustering, as of the write transaction ``conn`` is in."""
         if self._people is None:
             rows = conn.execute("SELECT id, name, faces, total FROM people").fetchall()
-            state = {
-                "version": 1,
-                "threshold": self.face_similarity,
-                "next_id": 1 + max((row[0] for row in rows), default=0),
-                "people": [
-                    {"id": row[0], "name": row[1], "count": row[2], "total": _vector(row[3]).astype(np.float64)}
-                    for row in rows
-                ],
-            }
-            self._people = People.from_state(state)
+            self._people = people_from_rows(
+                ((pid, name, faces, _vector(total)) for pid, name, faces, total in rows), self.face_similarity
+            )
             self._people_generation = self._begun[PEOPLE]
         return self._people
 

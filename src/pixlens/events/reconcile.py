@@ -1,9 +1,9 @@
 """Reconcile: compare the store with the catalog, so that nothing stays unanalysed when events are lost.
 
-An image needs work when the catalog lacks it, holds it with another etag, still has it pending (a crash), or
-analysed it with other analyser versions (then only those analysers re-run). A catalogued image that the store
-no longer has is deleted. Failed images are retried only when their content changes (or on request): they would
-fail the same way again.
+Whether an image needs work is ``pixlens.work``'s decision (the catalog lacks it, holds it with another etag,
+still has it pending, analysed it with other analyser versions: then only those re-run; failed images only when
+their content changes or on request); reconcile sorts the jobs by its reason. A catalogued image that the store
+no longer has is deleted.
 
 The store's listing says what is new; only the store's ``stat`` says what is gone. A catalogued key the listing
 leaves out but that still exists (a named pipe analysed in place, which failed; a file whose content no longer
@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from pixlens.catalog.base import Catalog
 from pixlens.pipeline import Job, Result
-from pixlens.record import Status
 from pixlens.store.base import ObjectStore
+from pixlens.work import Reason, needs_work, stale_analyzers
+
+__all__ = ["ReconcilePlan", "plan_reconcile", "stale_analyzers"]
 
 
 @dataclass
@@ -30,6 +32,16 @@ class ReconcilePlan:
     deleted: list[str] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     catalogued: int = 0  # images in the catalog when the plan was made
+
+    def by_reason(self, reason: Reason) -> list[Job]:
+        """The jobs needed for that reason (a forced job is not reconcile's: it has none)."""
+        return {
+            Reason.NEW: self.new,
+            Reason.CHANGED: self.changed,
+            Reason.PENDING: self.pending,
+            Reason.STALE: self.outdated,
+            Reason.RETRY: self.retried,
+        }[reason]
 
     def jobs(self) -> list[Job]:
         return [*self.new, *self.changed, *self.pending, *self.outdated, *self.retried]
@@ -59,20 +71,8 @@ def plan_reconcile(
                 plan.deleted.append(state.key)
                 continue
             etag = info.etag
-        job = Job(state.key, etag)
-        if state.etag != etag:
-            plan.changed.append(job)
-        elif state.status is Status.PENDING:
-            plan.pending.append(job)
-        elif state.status is Status.FAILED:
-            if retry_failed:
-                plan.retried.append(job)
-        elif stale := stale_analyzers(state.versions, versions):
-            plan.outdated.append(Job(state.key, etag, stale))
+        need = needs_work(state, etag, versions, retry_failed=retry_failed)
+        if need is not None:
+            plan.by_reason(need.reason).append(Job(state.key, etag, need.analyzers))
     plan.new = [Job(key, etag) for key, etag in sorted(in_store.items())]
     return plan
-
-
-def stale_analyzers(recorded: dict[str, str], current: dict[str, str]) -> tuple[str, ...]:
-    """The current analysers that did not analyse an image, or did with another version: only they re-run."""
-    return tuple(name for name, version in current.items() if recorded.get(name) != version)

@@ -22,9 +22,9 @@ from watchdog.observers import Observer
 from pixlens.catalog.base import Catalog
 from pixlens.errors import StoreError
 from pixlens.pipeline import Job
-from pixlens.record import Status
 from pixlens.store.base import ObjectStore, looks_like_image_name
 from pixlens.store.names import key_from_name, name_from_key
+from pixlens.work import needs_work
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class FolderWatcher:
         if not (looks_like_image_name(key) or info.etag.startswith("unreadable") or _sniffs(path)):
             return None
         if self.catalog.mark_pending([(key, info.etag)]) == 0:
-            return None  # already catalogued with this very etag
+            return None  # pixlens.work: catalogued with this very etag (or already pending for it): nothing new
         self.on_event("queued", key)
         return Job(key, info.etag)
 
@@ -167,14 +167,14 @@ class FolderWatcher:
         """A folder appeared (created, or moved in whole): all its images, whatever events were missed."""
         infos = list(self.store.list(prefix))
         known = {state.key: state for state in self.catalog.states(info.key for info in infos)}
-        todo = [
-            info
-            for info in infos
+        todo = []
+        for info in infos:
+            need = needs_work(known.get(info.key), info.etag)
             # Pending ones are already queued (or, after a crash, found by the start-up reconcile).
-            if info.key not in known
-            or (known[info.key].etag != info.etag and known[info.key].status is not Status.PENDING)
-        ]
-        self.catalog.mark_pending([(info.key, info.etag) for info in todo], force=True)
+            if need is not None and need.marks_pending and not need.queued:
+                todo.append(info)
+        if todo:
+            self.catalog.mark_pending([(info.key, info.etag) for info in todo], force=True)
         for info in todo:
             self.on_event("queued", info.key)
             yield Job(info.key, info.etag)
