@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,10 @@ def test_an_unreachable_server_is_a_missing_store(s3_bucket: str) -> None:
         store.stat("a.jpg")
     with pytest.raises(StoreMissingError, match="cannot reach"):
         store.put_stream("a.jpg", io.BytesIO(b"x"))
+
+
+def test_without_boto3_the_error_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an environment without the s3 extra has
+    monkeypatch.delitem(sys.modules, "pixlens.store.s3")
+    with pytest.raises(ConfigError, match=r"needs the boto3 package: pip install 'pixlens\[s3\]'"):
+        open_store(Settings(home=tmp_path, store="s3://bucket"))
