@@ -102,7 +102,7 @@ class S3Store:
                     if _listed(key, prefix.rstrip("/")):
                         found.append(ObjectInfo(key, int(item["Size"]), _etag(item["ETag"])))
 
-        self._call("list", prefix or self.describe(), gather)
+        self._call("list", prefix or "the images", gather)
         found.sort(key=lambda info: info.key)
         yield from found
 
