@@ -13,6 +13,7 @@ import pytest
 
 from pixlens.config import load_settings
 from pixlens.service import Pixlens
+from s3server import S3Server, aws_environment, start_s3_server
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -56,3 +57,25 @@ def lens(tmp_path: Path) -> Iterator[Pixlens]:
     instance = make_lens(tmp_path / "home")
     yield instance
     instance.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS on 127.0.0.1), started once per session, stopped at its end."""
+    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A new, empty bucket of the test server; the credentials chain set to its test identity (and nothing of
+    the developer's own AWS set-up: no profile, no config files)."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws_environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role probe on a machine without one
+    return s3_server.new_bucket()

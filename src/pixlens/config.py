@@ -85,6 +85,41 @@ class ThumbnailSettings(Section):
     quality: int = Field(80, ge=1, le=100, description="WebP quality of thumbnails.")
 
 
+class S3Settings(Section):
+    """An S3-compatible object store (``store = "s3://bucket/prefix"``). Credentials are never settings: they come
+    from the usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, an instance role)."""
+
+    endpoint_url: str = Field(
+        "", description="The server's URL (MinIO, Garage, Ceph RGW, SeaweedFS...); empty: AWS S3 (or AWS_ENDPOINT_URL)."
+    )
+    region: str = Field(
+        "", description="Region; empty: the chain's (AWS_REGION, the profile), else us-east-1 with an endpoint URL."
+    )
+    path_style: bool | None = Field(
+        None,
+        description="Path-style addressing (http://host/bucket/key) instead of virtual hosts (http://bucket.host/); "
+        "default: on when endpoint_url is set.",
+    )
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per request (the first and its retries).")
+    retry_mode: Literal["standard", "adaptive"] = Field(
+        "standard", description="botocore's retry mode: exponential backoff with jitter (adaptive: also rate-limits)."
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=300, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for data on a connection.")
+    multipart_threshold: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Uploads from this size are sent in parts (multipart)."
+    )
+    multipart_chunksize: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Size of each part of a multipart upload."
+    )
+    checksums: Literal["when_supported", "when_required"] = Field(
+        "when_supported",
+        description="Send and check CRC checksums on every request that takes one (when_supported, botocore's "
+        "default), or only where the API requires them (for servers that reject the newer checksum headers).",
+    )
+    list_page_size: int = Field(1000, ge=1, le=1000, description="Keys asked per ListObjectsV2 page.")
+
+
 class EmbeddingSettings(Section):
     """The image embedding behind "more like this" and near-duplicates."""
 
@@ -174,8 +209,8 @@ class Settings(BaseSettings):
     )
     store: str = Field(
         "",
-        description="Folder (or file:// URL) of the images; default: the one the home recorded at first use, "
-        "first <home>/images.",
+        description="Folder (or file:// URL) of the images, or s3://bucket/prefix (see s3); default: the one the "
+        "home recorded at first use, first <home>/images.",
     )
     catalog: str = Field(
         "",
@@ -232,6 +267,7 @@ class Settings(BaseSettings):
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     hooks: HookSettings = Field(default_factory=HookSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
 
     @classmethod
     def settings_customise_sources(
@@ -246,7 +282,7 @@ class Settings(BaseSettings):
 
     @property
     def store_path(self) -> Path:
-        """The store folder (a ``file://`` URL or a plain path)."""
+        """The store folder (a ``file://`` URL or a plain path; meaningless for an ``s3://`` store)."""
         if not self.store:
             return self.home / "images"
         return Path(self.store.removeprefix("file://"))

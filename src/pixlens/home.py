@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pixlens.config import SETTINGS_FILE, Settings
 from pixlens.errors import ConfigError, StoreError
+from pixlens.store.urls import canonical_store_url
 
 HOME_FOLDER = ".pixlens"
 BINDING_FILE = "home.json"
@@ -103,7 +104,7 @@ def _ensure_home(home: Path) -> None:
 
 def _store_place(settings: Settings, home: Path) -> str:
     if "://" in settings.store and not settings.store.startswith("file://"):
-        return settings.store
+        return canonical_store_url(settings.store)
     if not settings.store:
         return str(home / "images")
     return os.path.abspath(settings.store.removeprefix("file://"))
@@ -145,7 +146,9 @@ def _read(home: Path) -> Binding | None:
                 f"{path} does not say which {name} this home belongs to (a text field {name!r} is needed); fix it, "
                 "or delete the file to record the current store and catalog"
             )
-    binding = Binding(_absolute(data["store"], home), _absolute_url(data["catalog"], home))
+    store = data["store"]
+    store = canonical_store_url(store) if "://" in store else _absolute(store, home)
+    binding = Binding(store, _absolute_url(data["catalog"], home))
     if binding.store == str(home):
         raise ConfigError(f'{path} names the home folder itself as the store: fix it (e.g. "store": "images")')
     return binding

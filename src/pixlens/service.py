@@ -25,7 +25,7 @@ from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
-from pixlens.errors import DecodeError, PixlensError, TooLargeError
+from pixlens.errors import ConfigError, DecodeError, PixlensError, TooLargeError
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile
 from pixlens.home import bind
 from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
@@ -35,7 +35,7 @@ from pixlens.queue import open_queue
 from pixlens.queue.base import WorkQueue
 from pixlens.record import ImageRecord, Status
 from pixlens.search import FACET_LABELS, FACET_PEOPLE, Facets, Searcher, SearchResult
-from pixlens.store import open_store
+from pixlens.store import is_folder, open_store
 from pixlens.store.base import ObjectStore
 from pixlens.store.collect import Collected, collect, place
 from pixlens.store.local import SNIFF_BYTES
@@ -417,6 +417,11 @@ class Pixlens:
                     intake.put(Job(state.key, state.etag))
             self.queue().run(_drain(intake, stop), reported, stop)
             return
+        if not is_folder(self.store):
+            raise ConfigError(
+                f"cannot watch {self.store.describe()}: only a folder store can be watched (bucket events are not "
+                "yet supported). Run pixlens reconcile on a schedule to catch up with the bucket."
+            )
         watcher = FolderWatcher(
             self.store,
             self.catalog,

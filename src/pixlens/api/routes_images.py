@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
@@ -169,22 +170,31 @@ def original(key: str, rt: RuntimeDep) -> Response:
     found = _sub(rt, key, "original")
     if found is None:
         return record(f"{key}/original", rt)  # type: ignore[return-value]
+    image_type = found.ContentType if found.Status is Status.ANALYZED and found.ContentType else None
+    headers = {
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(key.rsplit('/', 1)[-1])}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    }
     path_of = getattr(rt.lens.store, "path_of", None)
-    if path_of is None:
-        raise ApiError(501, "not_implemented", "originals are served from folder stores only")
+    if path_of is None:  # a bucket: its bytes pass through as they arrive
+        stream = rt.lens.store.stream(key)
+        if stream is None:
+            raise not_found(f"the file of {printable(key)!r} is gone from the store")
+        return StreamingResponse(_chunks(stream), media_type=image_type or "application/octet-stream", headers=headers)
     path = Path(path_of(key))
     if not path.is_file():
         raise not_found(f"the file of {printable(key)!r} is gone from the store")
-    image_type = found.ContentType if found.Status is Status.ANALYZED and found.ContentType else None
-    return FileResponse(
-        path,
-        media_type=image_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f"inline; filename*=UTF-8''{quote(key.rsplit('/', 1)[-1])}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-        },
-    )
+    return FileResponse(path, media_type=image_type or "application/octet-stream", headers=headers)
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """A stored object's bytes in pieces (iterated in a worker thread by Starlette), closed at the end."""
+    try:
+        while chunk := stream.read(1 << 16):
+            yield chunk
+    finally:
+        stream.close()
 
 
 @router.get(

@@ -20,6 +20,7 @@ from pixlens.api.connections import harden
 from pixlens.api.runtime import Runtime
 from pixlens.errors import ConfigError
 from pixlens.service import Pixlens
+from pixlens.store import is_folder
 from pixlens.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,11 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
             f"refusing to listen on {settings.host} with no API key: anyone who can reach it could read and delete "
             "the images. Make a key first (pixlens keys create --scope admin), or listen on 127.0.0.1."
         )
-    app, runtime = build(lens, verifier, settings.watch)
+    watch = settings.watch
+    if watch and not is_folder(lens.store):
+        say(f"not watching {lens.store.describe()}: bucket events are not yet supported (pixlens reconcile catches up)")
+        watch = False
+    app, runtime = build(lens, verifier, watch)
     runtime.start()
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     say(f"pixlens {lens.store.describe()} at http://{shown_host}:{settings.port} (API docs: /docs)")

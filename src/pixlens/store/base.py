@@ -45,6 +45,10 @@ class ObjectStore(Protocol):
     def read(self, key: str, max_bytes: int) -> bytes:
         """The object's bytes; StoreError if it cannot be read, DecodeError if it is larger than max_bytes."""
 
+    def stream(self, key: str) -> BinaryIO | None:
+        """The object's bytes as a stream, read as it is consumed (the caller closes it); None if it does not
+        exist; StoreError if it cannot be read."""
+
     def put_file(self, key: str, source: Path, overwrite: bool = True) -> ObjectInfo:
         """Copy a local regular file into the store under ``key`` (atomically: readers never see half a file).
         With ``overwrite=False``, ObjectExistsError when ``key`` exists (checked atomically with the write)."""

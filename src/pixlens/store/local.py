@@ -8,7 +8,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from pixlens.errors import DecodeError, ObjectExistsError, StoreError, StoreMissingError
@@ -39,8 +39,8 @@ class LocalStore:
 
     # -- keys ----
     def path_of(self, key: str) -> Path:
-        parts = PurePosixPath(key).parts
-        if not parts or key.startswith("/") or "\0" in key or any(part in ("..", ".", "") for part in parts):
+        parts = key.split("/")  # not PurePosixPath's parts: "a//b" and "./a" must not name "a/b" and "a"
+        if not key or "\0" in key or any(part in ("..", ".", "") for part in parts):
             raise StoreError(f"invalid key {printable(key)!r}: keys are relative paths without '..'")
         return self.root.joinpath(*(name_from_key(part) for part in parts))
 
@@ -61,13 +61,26 @@ class LocalStore:
             if info is not None:
                 yield info
             return
-        for directory, subdirs, files in os.walk(start, followlinks=False):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith("."):
-                    _sweep_partial(Path(directory) / name)
-                    continue
-                path = Path(directory) / name
+        yield from self._walk(start)
+
+    def _walk(self, folder: Path) -> Iterator[ObjectInfo]:
+        """The images below ``folder`` in key order: a folder's keys all start with its name and a '/', so it
+        takes its place among the files as that. Hidden names and links to folders are not walked; a folder
+        that cannot be read is passed over (as os.walk does)."""
+        try:
+            with os.scandir(folder) as scan:
+                entries = [(entry.name, _is_real_folder(entry)) for entry in scan]
+        except OSError:
+            return
+        entries.sort(key=lambda entry: key_from_name(entry[0]) + ("/" if entry[1] else ""))
+        for name, is_folder in entries:
+            path = folder / name
+            if name.startswith("."):
+                if is_folder is False:
+                    _sweep_partial(path)
+            elif is_folder:
+                yield from self._walk(path)
+            elif is_folder is False:
                 key = key_from_name(path.relative_to(self.root).as_posix())
                 info = self._info(key, path)
                 if info.etag.startswith(UNREADABLE) or looks_like_image_name(name) or sniffs_as_image(path):
@@ -117,6 +130,20 @@ class LocalStore:
         finally:
             os.close(fd)
 
+    def stream(self, key: str) -> BinaryIO | None:
+        path = self.path_of(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(_explain(exc, path)) from exc
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise StoreError(f"not a regular file ({_kind(mode)}): {_text(path)}")
+        return open(fd, "rb")
+
     def put_file(self, key: str, source: Path, overwrite: bool = True) -> ObjectInfo:
         return self._put(key, lambda temp: _copy_regular(source, temp), overwrite, _text(source), source)
 
@@ -165,6 +192,16 @@ def open_local(url: str, settings: Settings) -> LocalStore:
     store = LocalStore(settings.store_path)
     store.ensure()
     return store
+
+
+def _is_real_folder(entry: os.DirEntry[str]) -> bool | None:
+    """True for a folder, None for a link to a folder (not followed), False for anything else."""
+    try:
+        if not entry.is_dir():
+            return False
+        return True if not entry.is_symlink() else None
+    except OSError:
+        return False
 
 
 def _copy_regular(source: Path, temp: Path) -> None:
