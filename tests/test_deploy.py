@@ -343,6 +343,8 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
     for item in objects:
         if item["kind"] in ("Deployment", "Job"):
             yield item["metadata"]["name"], item["spec"]["template"]["spec"]
+        elif item["kind"] == "CronJob":
+            yield item["metadata"]["name"], item["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -392,6 +394,12 @@ def test_selectors_match_their_pods(kube: list[dict[str, Any]]) -> None:
 
 
 def test_containers_run_real_commands_with_real_settings(kube: list[dict[str, Any]]) -> None:
+    assert {name for name, _ in pod_specs(kube)} == {
+        "pixlens-api",
+        "pixlens-worker",
+        "pixlens-init",
+        "pixlens-reconcile",
+    }
     configmaps = {item["metadata"]["name"]: item["data"] for item in find(kube, "ConfigMap")}
     secrets = {item["metadata"]["name"]: item["stringData"] for item in find(kube, "Secret")}
     claims = {item["metadata"]["name"] for item in find(kube, "PersistentVolumeClaim")}
