@@ -109,8 +109,9 @@ def check_pixlens_argv(argv: list[str]) -> None:
 
 
 def pixlens_invocations(shell: str) -> Iterator[list[str]]:
-    """The ``pixlens ...`` commands in a shell line (up to the next shell operator)."""
-    for match in re.finditer(r"(?<![\w-])pixlens\s+([^;&|)`\"]*)", shell):
+    """The ``pixlens ...`` commands in a shell line (up to the next shell operator; not ``kubectl -n pixlens``)."""
+    word = r"""(?:"[^"]*"|'[^']*'|[^\s;&|)`"']+)"""  # a quoted string or a bare word
+    for match in re.finditer(rf"(?<![\w-])(?<!-n )pixlens((?:[ \t]+{word})+)", shell):
         yield ["pixlens", *shlex.split(match.group(1))]
 
 
@@ -179,6 +180,9 @@ def test_command_check_refuses_what_the_cli_does_not_have() -> None:
             check_pixlens_argv(wrong)
     assert list(pixlens_invocations('until [ -n "$(pixlens keys list --json)" ]; do sleep 5; done')) == [
         ["pixlens", "keys", "list", "--json"]
+    ]
+    assert list(pixlens_invocations("run api pixlens search 'dog AND NOT cat' --limit 5 | head")) == [
+        ["pixlens", "search", "dog AND NOT cat", "--limit", "5"]
     ]
 
 
@@ -658,3 +662,21 @@ def test_init_makes_one_admin_key_and_no_more(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [(row["Scope"], row["Name"]) for row in rows] == [("admin", "pixlens-init")]
     assert rows[0]["Prefix"] == key[: len(rows[0]["Prefix"])]
+
+
+def test_the_deployment_page_runs_real_commands() -> None:
+    """Every ``pixlens ...`` of docs/DEPLOYMENT.md (shell blocks and inline code) is a command the CLI has, with
+    its options; an inline one with a placeholder (N, ID) is left out."""
+    page = (ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", page, flags=re.DOTALL)
+    lines = [line.split("  #", 1)[0] for block in blocks for line in block.splitlines()]
+    commands = [invocation for line in lines for invocation in pixlens_invocations(line)]
+    prose = re.sub(r"```.*?```", "", page, flags=re.DOTALL)
+    for span in re.findall(r"`([^`]+)`", prose):
+        for invocation in pixlens_invocations(span.replace("\n", " ")):
+            if not any(token.isupper() and token.isalpha() for token in invocation):
+                commands.append(invocation)
+    assert len(commands) >= 8
+    for argv in commands:
+        if argv != ["pixlens", "--help"]:
+            check_pixlens_argv(argv)
