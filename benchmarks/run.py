@@ -1,6 +1,6 @@
 """The benchmarks in turn: label quality, throughput (and peak memory), search latency, the HTTP API under load,
-the cascade, the vocabulary (held-out search words, free-text latency), Celery workers (1 vs 2 processes); then a
-summary. (The vector index at a million vectors takes ~20 minutes to build: benchmarks/bench_vectors.py, alone.)
+the cascade, the vocabulary (held-out search words, free-text latency), Celery workers (1 vs 2 processes), per-stage
+costs; then a summary. (The vector index at a million vectors takes ~20 minutes to build: bench_vectors.py, alone.)
 
     ./dev bench [--quick] [--json] [--only SECTION ...]
 
@@ -34,13 +34,14 @@ import cascade
 import gen_figures
 import label_quality
 import search_latency
+import stages
 import tenk
 import throughput
 import vocabulary
 import workers
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-DEFAULT_SECTIONS = ("label_quality", "throughput", "search", "api", "cascade", "vocabulary", "workers")
+DEFAULT_SECTIONS = ("label_quality", "throughput", "search", "api", "cascade", "vocabulary", "workers", "stages")
 SECTIONS = (*DEFAULT_SECTIONS, "tenk")
 
 
@@ -81,6 +82,8 @@ def sections(quick: bool) -> dict[str, tuple[Callable[[], dict[str, Any]], Calla
         ),
         # Celery workers on the Redis of 127.0.0.1: 1 and 2 processes side by side (~3 minutes).
         "workers": (lambda: workers.run(16 if quick else workers.IMAGES, rounds), workers.report),
+        # Per-stage costs (S3 on a SeaweedFS started here, catalog upserts, broker round trips) and the projection.
+        "stages": (lambda: stages.run(60 if quick else stages.COUNT), stages.report),
         "tenk": (tenk.run, tenk.report),
     }
 

@@ -138,6 +138,7 @@ TITLES = {
     "api": "HTTP API under load",
     "vocabulary": "vocabulary",
     "workers": "Celery workers",
+    "stages": "per-stage costs",
 }
 
 
@@ -329,7 +330,7 @@ def speed_table(figures: Figures) -> str:
 
 
 def readme_speed(figures: Figures) -> str:
-    timed = ["throughput", "tenk", "search", "api", "cascade", "vocabulary", "workers"]
+    timed = ["throughput", "tenk", "search", "api", "cascade", "vocabulary", "workers"]  # stages: PERFORMANCE.md
     return speed_table(figures) + "\n\n" + contexts(figures, timed)
 
 
@@ -347,7 +348,48 @@ def performance(figures: Figures) -> str:
         lines += ["### The HTTP API under load", "", *api_tables(figures["api"]), ""]
     if "cascade" in figures:
         lines += ["### Full analysis and the cascade", "", *cascade_tables(figures["cascade"]), ""]
+    if "stages" in figures:
+        lines += ["### Per-stage costs, and what they imply at scale", "", *stages_tables(figures["stages"]), ""]
     return "\n".join(lines)
+
+
+def stages_tables(st: Figures) -> list[str]:
+    """benchmarks/stages.py: one client's latency per shared part, and the load N workers put on each."""
+
+    def cost(figure: Figures) -> str:
+        return f"{figure['median_ms']:.2f} ms ({figure['p95_ms']:.2f} ms p95)"
+
+    lines = [
+        f"One client, one request at a time, {st['count']} calls each (latency on this machine, not a server's"
+        " capacity).",
+        "",
+        "| stage | median (p95) |",
+        "| --- | --- |",
+        f"| S3 PUT of a {st['s3']['bytes'] / 1024:.0f} KB JPEG (SeaweedFS here, no-overwrite write) |"
+        f" {cost(st['s3']['put'])} |",
+        f"| S3 HEAD | {cost(st['s3']['head'])} |",
+        f"| S3 GET | {cost(st['s3']['get'])} |",
+        *[f"| catalog upsert, {name} (one record, one transaction) | {cost(c)} |" for name, c in st["catalog"].items()],
+        *[f"| broker round trip, {name} (one batch message) | {cost(c)} |" for name, c in st["broker"].items()],
+        "",
+        f"At {st['per_worker_ips']:.1f} images/s per 2-core worker (the 640-pixel labels pipeline above):",
+        "",
+        "| workers | images/s | S3 GETs/s | catalog upserts/s | broker messages/s (batches of 8) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for workers, row in st["projection"]["rows"].items():
+        lines.append(
+            f"| {int(workers):,} | {row['images_per_s']:,.0f} | {row['s3_get_per_s']:,.0f} |"
+            f" {row['catalog_upserts_per_s']:,.0f} | {row['broker_messages_per_s']:,.0f} |"
+        )
+    one = st["projection"]["one_client"]
+    lines += [
+        "",
+        f"One client here does {one['sqlite_upserts_per_s']:,.0f} SQLite upserts/s: SQLite, one writer at a time and"
+        f" on one machine only, saturates at about {st['projection']['sqlite_saturates_at_workers']:g} such workers"
+        " (and cannot be shared between machines at all).",
+    ]
+    return lines
 
 
 def label_tables(quality: Figures) -> list[str]:
