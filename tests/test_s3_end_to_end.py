@@ -1,6 +1,7 @@
 """pixlens on a bucket of a real S3 server (SeaweedFS), chosen by settings alone: ingest copies into the bucket and
 analyses from it, search and show answer, reconcile follows objects put or deleted behind its back, the HTTP API
-streams originals from the bucket and deletes from it. Thumbnails stay in the home for now."""
+streams originals and thumbnails from the bucket and deletes from it. Thumbnails are kept in the bucket, under the
+hidden prefix .pixlens-thumbnails/ that listings leave out."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,11 @@ def cli(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[s
     return subprocess.run([str(PIXLENS), *map(str, args)], env=environment, capture_output=True, text=True, timeout=300)
 
 
+def thumbnails(bucket: Any, name: str) -> list[str]:
+    listed = bucket.list_objects_v2(Bucket=name, Prefix="photos/.pixlens-thumbnails/").get("Contents", [])
+    return sorted(item["Key"] for item in listed)
+
+
 def test_a_bucket_store_from_ingest_to_reconcile_and_the_api(
     s3_server: S3Server, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -45,7 +52,9 @@ def test_a_bucket_store_from_ingest_to_reconcile_and_the_api(
     ingested = cli("--home", home, "--features", FEATURES, "ingest", trip, "--json", env=env)
     assert ingested.returncode == 0, ingested.stderr
     in_bucket = sorted(item["Key"] for item in bucket.list_objects_v2(Bucket=s3_bucket)["Contents"])
-    assert in_bucket == [f"photos/trip/{name}" for name in sorted(PHOTOS)]
+    assert [key for key in in_bucket if "/.pixlens-" not in key] == [f"photos/trip/{name}" for name in sorted(PHOTOS)]
+    assert len(thumbnails(bucket, s3_bucket)) == len(PHOTOS)
+    assert not (home / "thumbnails").exists()
     assert json.loads((home / "home.json").read_text())["store"] == f"s3://{s3_bucket}/photos"
 
     found = cli("--home", home, "search", "cat", "--json", env=env)
@@ -54,7 +63,7 @@ def test_a_bucket_store_from_ingest_to_reconcile_and_the_api(
     shown = cli("--home", home, "show", "trip/chelsea.png", env=env)
     record = json.loads(shown.stdout)
     assert record["Status"] == "analyzed" and record["Size"] == (SAMPLES / "chelsea.png").stat().st_size
-    assert record["Thumbnail"]  # kept in the home's thumbnails folder
+    assert f"photos/.pixlens-{record['Thumbnail']}" in thumbnails(bucket, s3_bucket)
 
     # Behind pixlens's back: one object deleted, one put.
     bucket.delete_object(Bucket=s3_bucket, Key="photos/trip/rocket.jpg")
@@ -82,7 +91,14 @@ def test_a_bucket_store_from_ingest_to_reconcile_and_the_api(
             served.client.get("/v1/images/new/rocket again.jpg/original").content
             == (SAMPLES / "rocket.jpg").read_bytes()
         )
+        small = served.client.get("/v1/images/trip/chelsea.png/thumbnail")
+        assert small.status_code == 200 and small.headers["content-type"] == "image/webp"
+        assert small.content.startswith(b"RIFF") and b"WEBP" in small.content[:16]
         assert served.client.delete("/v1/images/trip/coffee.png").status_code == 204
         left = sorted(item["Key"] for item in bucket.list_objects_v2(Bucket=s3_bucket)["Contents"])
-        assert left == ["photos/new/rocket again.jpg", "photos/trip/chelsea.png"]
+        assert [key for key in left if "/.pixlens-" not in key] == [
+            "photos/new/rocket again.jpg",
+            "photos/trip/chelsea.png",
+        ]
+        assert len(thumbnails(bucket, s3_bucket)) == 2  # coffee's went with it
         assert served.client.get("/v1/images/trip/coffee.png").status_code == 404

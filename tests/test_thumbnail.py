@@ -100,3 +100,25 @@ def test_a_small_image_and_a_wide_image(tmp_path: Path) -> None:
         assert image.size == (256, 25)
         red, green, blue = image.convert("RGB").getpixel((128, 12))  # type: ignore[misc]
         assert red > 240 and green < 20 and blue < 20
+
+
+def test_thumbnails_kept_in_the_store_are_hidden_from_its_listing(tmp_path: Path) -> None:
+    from conftest import make_lens
+
+    store = tmp_path / "photos"
+    store.mkdir()
+    for name in ("chelsea.png", BEAR):
+        (store / name).write_bytes((SAMPLES / name).read_bytes())
+    lens = make_lens(tmp_path / "home", store=str(store), analyzers=["thumbnail"], thumbnails={"location": "store"})
+    try:
+        lens.ingest([store])
+        kept = sorted(path.relative_to(store).as_posix() for path in (store / ".pixlens-thumbnails").rglob("*.webp"))
+        record = lens.show("chelsea.png")
+        assert record is not None and f".pixlens-{record.Thumbnail}" in kept and len(kept) == 2
+        assert not (tmp_path / "home" / "thumbnails").exists()
+        assert [info.key for info in lens.store.list()] == sorted(["chelsea.png", BEAR])  # not the thumbnails
+        assert lens.plan_reconcile().jobs() == [] and lens.plan_reconcile().deleted == []
+        assert lens.delete("chelsea.png")
+        assert len(list((store / ".pixlens-thumbnails").rglob("*.webp"))) == 1
+    finally:
+        lens.close()

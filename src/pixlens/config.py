@@ -79,10 +79,16 @@ class PropertySettings(Section):
 
 
 class ThumbnailSettings(Section):
-    """The WebP thumbnail kept for each image in <home>/thumbnails."""
+    """The WebP thumbnail kept for each image."""
 
     size: int = Field(256, ge=32, le=1024, description="Longer side of a thumbnail, in pixels.")
     quality: int = Field(80, ge=1, le=100, description="WebP quality of thumbnails.")
+    location: Literal["auto", "home", "store"] = Field(
+        "auto",
+        description="Where thumbnails are kept: home (<home>/thumbnails: one machine), store (the image store, under "
+        "the hidden prefix .pixlens-thumbnails/: shared by every machine); auto: home beside a folder store, else "
+        "store.",
+    )
 
 
 class S3Settings(Section):

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from pixlens.analysis.base import create_analyzers
 from pixlens.analysis.taxonomy import Taxonomy
+from pixlens.analysis.thumbnail import ThumbnailPlace, thumbnail_place
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
@@ -131,6 +132,11 @@ class Pixlens:
         self._frequent_labels: tuple[float, list[str]] | None = None
 
     # -- parts (built on first use: a search never loads the models) --------------------------------------------
+    @cached_property
+    def thumbnails(self) -> ThumbnailPlace:
+        """Where the thumbnails are kept (thumbnails.location)."""
+        return thumbnail_place(self.settings)
+
     @cached_property
     def store(self) -> ObjectStore:
         return open_store(self.settings)

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
 from pixlens import shapes
+from pixlens.analysis.thumbnail import FOLDER
 from pixlens.api import models
 from pixlens.api.auth import require
 from pixlens.api.errors import ApiError, error_body, not_found, status_of
@@ -209,11 +210,21 @@ def thumbnail(key: str, rt: RuntimeDep) -> Response:
         return record(f"{key}/thumbnail", rt)  # type: ignore[return-value]
     if not found.Thumbnail:
         raise not_found(f"{printable(key)!r} has no thumbnail (not analysed yet, failed, or thumbnails are off)")
-    home = Path(os.path.realpath(rt.lens.settings.home))
-    path = Path(os.path.realpath(home / found.Thumbnail))
-    if not path.is_relative_to(home) or not path.is_file():
+    headers = {"Cache-Control": "private, max-age=60"}
+    name = found.Thumbnail
+    parts = name.split("/")
+    if len(parts) != 3 or parts[0] != FOLDER or any(part in ("", ".", "..") for part in parts):
         raise not_found(f"the thumbnail of {printable(key)!r} is missing")
-    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "private, max-age=60"})
+    place = rt.lens.thumbnails
+    path = place.local_path(name)
+    if path is None:  # in a bucket: its bytes pass through as they arrive
+        stream = place.stream(name)
+        if stream is None:
+            raise not_found(f"the thumbnail of {printable(key)!r} is missing")
+        return StreamingResponse(_chunks(stream), media_type="image/webp", headers=headers)
+    if not path.is_file():
+        raise not_found(f"the thumbnail of {printable(key)!r} is missing")
+    return FileResponse(path, media_type="image/webp", headers=headers)
 
 
 @router.get(
