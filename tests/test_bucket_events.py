@@ -4,6 +4,7 @@ reconciled on a schedule instead."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
 import httpx
@@ -24,7 +25,7 @@ from pixlens.api.server import key_verifier
 from pixlens.events.bucket import EventError
 from pixlens.record import Status
 from pixlens.service import Pixlens
-from s3server import S3Server
+from s3server import S3Server, start_s3_server
 from serving import serve
 
 pytestmark = pytest.mark.slow
@@ -298,3 +299,63 @@ def test_pixlens_watch_on_a_bucket_polls(s3_server: S3Server, s3_bucket: str, tm
     assert any(line.startswith("reconciled new 1") for line in lines), shown
     assert "analyzed polled.jpg" in shown and "Traceback" not in shown
     assert lines[-1].strip() == "stopped"
+
+
+class _Capture(http.server.BaseHTTPRequestHandler):
+    """Keeps what a SeaweedFS filer's webhook posts (its Authorization header too)."""
+
+    bodies: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.bodies.append((self.headers.get("Authorization", ""), json.loads(self.rfile.read(length))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_seaweedfs_filer_webhook_drives_the_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_bucket: str
+) -> None:
+    """A SeaweedFS of its own whose filer posts its events (notification.webhook) to a receiver here: what it sends
+    for objects put and deleted through the S3 gateway is applied as it arrives."""
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    folder = tmp_path / "weed"
+    folder.mkdir()
+    (folder / "notification.toml").write_text(
+        "[notification.webhook]\nenabled = true\n"
+        f'endpoint = "http://127.0.0.1:{receiver.server_port}/v1/events/s3"\nbearer_token = "plk_test"\n'
+        "backoff_seconds = 1\nmax_backoff_seconds = 1\n"
+    )
+    server = start_s3_server(folder)
+    try:
+        bucket = server.new_bucket()
+        monkeypatch.setenv("PIXLENS_STORE", f"s3://{bucket}/photos")
+        monkeypatch.setenv("PIXLENS_S3__ENDPOINT_URL", server.endpoint)
+        lens = make_lens(tmp_path / "home", analyzers=FEATURES)
+        events = lens.bucket_events()
+
+        def applied_until(condition: Callable[[], bool]) -> None:
+            def step() -> bool:
+                while _Capture.bodies:
+                    token, body = _Capture.bodies.pop(0)
+                    assert token == "Bearer plk_test"
+                    lens.run(events.apply(body).jobs)
+                return condition()
+
+            until(step)
+
+        put(server, bucket, "photos/from filer/é.jpg")
+        put(server, bucket, "elsewhere/no.jpg")
+        applied_until(lambda: status(lens, "from filer/é.jpg") is Status.ANALYZED)
+        server.client().delete_object(Bucket=bucket, Key="photos/from filer/é.jpg")
+        applied_until(lambda: lens.catalog.get("from filer/é.jpg") is None)
+        assert [state.key for state in lens.catalog.states()] == []
+        lens.close()
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        server.stop()
