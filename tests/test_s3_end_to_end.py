@@ -75,10 +75,6 @@ def test_a_bucket_store_from_ingest_to_reconcile_and_the_api(
     assert cli("--home", home, "show", "trip/rocket.jpg", env=env).returncode != 0
     assert json.loads(cli("--home", home, "show", "new/rocket again.jpg", env=env).stdout)["Status"] == "analyzed"
 
-    watched = cli("--home", home, "watch", env=env)
-    assert watched.returncode == 2 and "bucket events are not yet supported" in watched.stderr
-    assert "Traceback" not in watched.stderr
-
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     lens = make_lens(home, analyzers=FEATURES.split(","))

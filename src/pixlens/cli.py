@@ -382,6 +382,77 @@ def watch(ctx: typer.Context) -> None:
     err.print("stopped")
 
 
+@app.command()
+def events(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A file of notifications, one JSON object a line; - for stdin.")],
+    no_wait: NoWaitOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply bucket event notifications: analyse the images created, forget those removed (never deleting them).
+
+    Each line is one notification: S3 event records ({"Records": [...]}, as AWS S3, MinIO or Ceph RGW send them),
+    an SNS envelope around them, or a SeaweedFS filer notification; a line that is a JSON string holding one (as
+    jq -c .Body prints an SQS message's body) is read too. What the bucket holds now decides: replayed or
+    reordered events change nothing. A bad line or record is reported and skipped, the rest applied; exits with
+    status 1 when some were bad or some images failed.
+
+    Example: aws sqs receive-message --queue-url URL --max-number-of-messages 10 | jq -c '.Messages[].Body' |
+    pixlens events -
+    """
+    from pixlens.events.bucket import EventError, EventsReport
+
+    lens = _lens(ctx)
+    consumer = lens.bucket_events()
+    total = EventsReport()
+    results: list[Result] = []
+    queued_for_workers = 0
+
+    def done(result: Result) -> None:
+        results.append(result)
+        if as_json:
+            _emit(shapes.outcome(result))
+        elif result.outcome is Outcome.FAILED:
+            err.print(f"[red]failed[/] {_shown(result.key)}: {_shown_path(result.error or '')}", highlight=False)
+
+    lines = sys.stdin if source == "-" else Path(source).open(encoding="utf-8", errors="replace")  # noqa: SIM115
+    try:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                report = consumer.apply_text(line)
+            except EventError as exc:
+                report = EventsReport(errors=[str(exc)])
+            report.errors = [f"line {number}: {error}" for error in report.errors]
+            for error in report.errors:
+                err.print(f"[red]error[/] {escape(printable(error))}", highlight=False)
+            if report.jobs and no_wait:
+                queued_for_workers += lens.enqueue(report.jobs)
+            elif report.jobs:
+                lens.run(report.jobs, done)
+            total.add(report)
+    finally:
+        if lines is not sys.stdin:
+            lines.close()
+    answer = total.answer()
+    counts = {} if no_wait else _summary(results)
+    if as_json:
+        extra = {"QueuedForWorkers": queued_for_workers} if no_wait else {"Outcomes": shapes.pascal_keys(counts)}
+        _emit({**answer, **extra})
+    else:
+        for item in total.ignored:
+            err.print(f"ignored {_shown(item.key)}: {escape(item.reason)}", highlight=False)
+        outcomes = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+        err.print(
+            f"{answer['Queued']} queued, {answer['Forgotten']} forgotten, {answer['Unchanged']} unchanged, "
+            f"{len(total.ignored)} ignored, {len(total.errors)} errors" + (f"; {outcomes}" if outcomes else ""),
+            highlight=False,
+        )
+    if total.errors or counts.get("failed"):
+        raise typer.Exit(1)
+
+
 @app.command(context_settings={"ignore_unknown_options": True})  # "-person" is a query (NOT person), not an option
 def search(
     ctx: typer.Context,

@@ -27,6 +27,7 @@ from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog, DuplicateSet, PersonRow
 from pixlens.config import Settings
 from pixlens.errors import ConfigError, DecodeError, PixlensError, TooLargeError
+from pixlens.events.bucket import BucketEvents, bucket_of
 from pixlens.events.reconcile import ReconcilePlan, plan_reconcile
 from pixlens.home import bind
 from pixlens.imageio import DecodeLimits, declared_pixels, sniff_content_type
@@ -288,7 +289,7 @@ class Pixlens:
             self.catalog.mark_pending(((job.key, job.etag) for job in jobs), force=True)
         return plan
 
-    def _reconcile_while_watching(self, guard: DeletionGuard) -> list[Job]:
+    def _reconcile_while_watching(self, guard: DeletionGuard) -> ReconcilePlan:
         """A watcher's reconcile: a refused mass deletion is logged and left out, the rest still done."""
         plan = self.plan_reconcile()
         try:
@@ -298,7 +299,7 @@ class Pixlens:
             plan.deleted = []
             self.apply_reconcile(plan, confirmed=True)
         guard.restart(plan.catalogued - len(plan.deleted))
-        return plan.jobs()
+        return plan
 
     def deletion_refusal(self, plan: ReconcilePlan) -> str | None:
         """Why the plan's deletions need confirming (more than ``reconcile_max_delete`` of the catalog), or None."""
@@ -401,8 +402,9 @@ class Pixlens:
         on_event: Callable[[str, str], None] | None = None,
         watch: bool = True,
     ) -> None:
-        """Analyse the jobs put in ``intake`` (uploads, re-analyses) and, with ``watch``, reconcile and then follow
-        the store's changes, until ``stop`` is set. What is queued but not done stays pending in the catalog."""
+        """Analyse the jobs put in ``intake`` (uploads, re-analyses, bucket events) and, with ``watch``, reconcile and
+        then follow the store's changes (a folder's events; a bucket's listing, every ``reconcile_interval``), until
+        ``stop`` is set. What is queued but not done stays pending in the catalog."""
         from pixlens.events.watcher import FolderWatcher
 
         guard = DeletionGuard(self.settings.reconcile_max_delete)
@@ -423,24 +425,32 @@ class Pixlens:
                     intake.put(Job(state.key, state.etag))
             self.queue().run(_drain(intake, stop), reported, stop)
             return
-        if not is_folder(self.store):
-            raise ConfigError(
-                f"cannot watch {self.store.describe()}: only a folder store can be watched (bucket events are not "
-                "yet supported). Run pixlens reconcile on a schedule to catch up with the bucket."
+        if not is_folder(self.store):  # a bucket: no file-system events; reconcile on a schedule, and take events
+            poll_failures: list[Exception] = []
+            poller = threading.Thread(
+                target=self._poll,
+                args=(stop, intake, guard, on_event, poll_failures),
+                name="pixlens-reconcile",
+                daemon=True,
             )
+            poller.start()
+            self.queue().run(_drain(intake, stop, poller), reported, stop)
+            if poll_failures:
+                raise poll_failures[0]
+            return
         watcher = FolderWatcher(
             self.store,
             self.catalog,
             settle_seconds=self.settings.watch_settle_seconds,
             on_event=on_event,
-            reconcile=lambda: self._reconcile_while_watching(guard),
+            reconcile=lambda: self._reconcile_while_watching(guard).jobs(),
             forget=self.pipeline.forget,
             may_forget=guard.allows,
             reconcile_interval=self.settings.reconcile_interval,
         )
         watcher.start()  # before the reconcile, so that nothing arriving meanwhile is missed
         try:
-            for job in self._reconcile_while_watching(guard):
+            for job in self._reconcile_while_watching(guard).jobs():
                 intake.put(job)
             failures: list[Exception] = []
             feeder = threading.Thread(
@@ -454,6 +464,56 @@ class Pixlens:
             raise watcher.failure
         if failures:
             raise failures[0]
+
+    def _poll(
+        self,
+        stop: threading.Event,
+        intake: Queue[Job],
+        guard: DeletionGuard,
+        on_event: Callable[[str, str], None] | None,
+        failures: list[Exception],
+    ) -> None:
+        """Reconcile a store that cannot be watched now and every ``reconcile_interval`` seconds (0: only now),
+        putting the jobs in ``intake``: what a lost bucket event left out is caught up. A round that fails (the
+        server away) is logged and tried again at the next; anything else ends the loop (kept in ``failures``)."""
+        interval = self.settings.reconcile_interval
+        first = True
+        try:
+            while True:
+                try:
+                    plan = self._reconcile_while_watching(guard)
+                except PixlensError as exc:
+                    log.error("reconciling %s failed (tried again in %g s): %s", self.store.describe(), interval, exc)
+                else:
+                    # Pending images are queued already (by an event, an upload, or the first round): once is enough.
+                    jobs = plan.jobs() if first else [*plan.new, *plan.changed, *plan.outdated, *plan.retried]
+                    first = False
+                    summary = ", ".join(f"{name} {count}" for name, count in plan.summary().items())
+                    log.info("reconciled %s: %s", self.store.describe(), summary)
+                    if on_event is not None:
+                        on_event("reconciled", summary)
+                        for key in plan.deleted:
+                            on_event("deleted", key)
+                        for job in jobs:
+                            on_event("queued", job.key)
+                    for job in jobs:
+                        intake.put(job)
+                if stop.wait(interval if interval > 0 else None):
+                    return
+        except Exception as exc:
+            failures.append(exc)
+
+    def bucket_events(self, may_forget: Callable[[int], bool] | None = None) -> BucketEvents:
+        """What applies bucket event notifications to this catalog; ConfigError when the store is a folder."""
+        where = bucket_of(self.store)
+        if where is None:
+            raise ConfigError(
+                f"bucket events need a bucket store (s3://bucket/prefix); {self.store.describe()} is a folder "
+                "(pixlens watch follows it)"
+            )
+        return BucketEvents(
+            self.store, self.catalog, *where, forget=lambda keys: self.pipeline.forget(keys), may_forget=may_forget
+        )
 
 
 def _pour(jobs: Iterable[Job], intake: Queue[Job], failures: list[Exception]) -> None:

@@ -21,6 +21,8 @@ from pixlens.api.auth import Verifier
 from pixlens.api.guard import OpenServerGuard
 from pixlens.api.metrics import RequestTimer
 from pixlens.api.routes_catalog import router as catalog_router
+from pixlens.api.routes_events import document_body
+from pixlens.api.routes_events import router as events_router
 from pixlens.api.routes_hooks import router as hooks_router
 from pixlens.api.routes_images import router as images_router
 from pixlens.api.runtime import Runtime
@@ -60,6 +62,8 @@ def create_app(runtime: Runtime, verify: Verifier | None = None) -> FastAPI:
     app.include_router(images_router)
     app.include_router(catalog_router)
     app.include_router(hooks_router)
+    app.include_router(events_router)
+    document_body(app)
     _health(app, runtime)
     _docs(app)
     _web(app)

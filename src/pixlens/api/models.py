@@ -231,3 +231,69 @@ class Delivery(Shape):
 
 class DeliveriesAnswer(Shape):
     Deliveries: list[Delivery]
+
+
+class EventShape(BaseModel):
+    """A part of a bucket notification: other fields are allowed (and ignored), the named ones are checked."""
+
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+
+
+class S3Bucket(EventShape):
+    name: str
+
+
+class S3Object(EventShape):
+    key: str = Field(description="The object's name, URL-encoded with '+' for a space.")
+    eTag: str | None = None  # noqa: N815 (S3's own field names)
+    size: int | None = None
+    sequencer: str | None = None
+
+
+class S3Entity(EventShape):
+    bucket: S3Bucket
+    object: S3Object
+
+
+class S3EventRecord(EventShape):
+    eventName: str = Field(  # noqa: N815
+        description="ObjectCreated:* or ObjectRemoved:* (with or without 's3:'); other events are ignored."
+    )
+    s3: S3Entity
+
+
+class S3Notification(EventShape):
+    """S3 event records, as AWS S3 (through SQS, SNS or a Lambda), MinIO or Ceph RGW send them."""
+
+    Records: list[S3EventRecord]
+
+
+class SnsEnvelope(EventShape):
+    """An SNS notification whose ``Message`` is an S3 notification as JSON text (its signature is not checked)."""
+
+    Type: Literal["Notification"]
+    Message: str
+
+
+class FilerNotification(EventShape):
+    """A SeaweedFS filer webhook's notification (``notification.webhook`` in its notification.toml)."""
+
+    key: str = Field(description="The entry's full path, /buckets/<bucket>/<object name>.")
+    event_type: str = Field(description="create, update, delete or rename")
+    message: dict[str, Any] | None = None
+
+
+BucketNotification = S3Notification | SnsEnvelope | FilerNotification
+
+
+class IgnoredEvent(Shape):
+    Key: str
+    Reason: str
+
+
+class EventsAnswer(Shape):
+    Queued: int  # images marked pending and handed to the workers
+    Forgotten: int  # images gone from the bucket, taken out of the catalog
+    Unchanged: int  # images the events named that needed nothing (up to date, already queued, already forgotten)
+    Ignored: list[IgnoredEvent]
+    Errors: list[str]  # records that could not be read (the others were applied)

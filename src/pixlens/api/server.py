@@ -83,8 +83,12 @@ def run_server(lens: Pixlens, say: Callable[[str], None]) -> None:
         )
     watch = settings.watch
     if watch and not is_folder(lens.store):
-        say(f"not watching {lens.store.describe()}: bucket events are not yet supported (pixlens reconcile catches up)")
-        watch = False
+        every = lens.settings.reconcile_interval
+        schedule = f"every {every:g} s" if every > 0 else "at start only (reconcile_interval = 0)"
+        say(
+            f"{lens.store.describe()} cannot be watched: it is reconciled {schedule}; send its event notifications "
+            "to POST /v1/events/s3 (or pipe them to pixlens events -) to analyse new images at once"
+        )
     app, runtime = build(lens, verifier, watch)
     runtime.start()
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -68,3 +68,12 @@ class ObjectStore(Protocol):
 
 def looks_like_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_image_key(key: str) -> bool:
+    """Whether an object name (relative to the store's prefix) is one a bucket's listing keeps: an image by its
+    name, with no hidden part (starting with '.'), no empty part (a folder marker "a/") and no '.' or '..'."""
+    parts = key.split("/")
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        return False
+    return looks_like_image_name(parts[-1])

@@ -34,7 +34,7 @@ from botocore.exceptions import (
 )
 
 from pixlens.errors import DecodeError, ObjectExistsError, StoreError, StoreMissingError
-from pixlens.store.base import ObjectInfo, looks_like_image_name
+from pixlens.store.base import ObjectInfo, is_image_key
 from pixlens.store.names import printable
 from pixlens.store.urls import S3_SCHEME, parse_bucket_url
 
@@ -278,10 +278,7 @@ def _listed(key: str, prefix: str) -> bool:
     """Whether a listed object is an image of the store under ``prefix`` (the key itself, or a folder of keys)."""
     if prefix and key != prefix and not key.startswith(f"{prefix}/"):
         return False  # "holiday2/a.jpg" is not under the folder "holiday"
-    parts = key.split("/")
-    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
-        return False  # a folder marker ("a/"), a hidden name, or a key no store could name
-    return looks_like_image_name(parts[-1])
+    return is_image_key(key)  # not a folder marker ("a/"), a hidden name, or a key no store could name
 
 
 def _etag(raw: str) -> str:
