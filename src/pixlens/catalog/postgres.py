@@ -137,6 +137,9 @@ class PostgresCatalog:
 
     # -- records ----
     def get(self, key: str) -> ImageRecord | None:
+        return self.db.again(lambda: self._get(key))
+
+    def _get(self, key: str) -> ImageRecord | None:
         with self.db.snapshot():
             rows = self._read("SELECT id, record::text, status, has_analysis FROM images WHERE key = %s", (key,))
             if not rows:
@@ -281,6 +284,11 @@ class PostgresCatalog:
         self, query: Node, resolve: Resolver, limit: int = 20, offset: int = 0, after: tuple[float, int] | None = None
     ) -> tuple[list[Hit], int]:
         """One page of hits, best first, and the number of all hits (one snapshot)."""
+        return self.db.again(lambda: self._page(query, resolve, limit, offset, after))
+
+    def _page(
+        self, query: Node, resolve: Resolver, limit: int, offset: int, after: tuple[float, int] | None
+    ) -> tuple[list[Hit], int]:
         with self.db.snapshot():
             evaluation = self._evaluate(query, resolve)
             page = evaluation.page(limit, offset, after)
@@ -288,6 +296,9 @@ class PostgresCatalog:
 
     def facets(self, query: Node, resolve: Resolver, entries: Iterable[str]) -> dict[str, int]:
         wanted = list(dict.fromkeys(entries))
+        return self.db.again(lambda: self._facets(query, resolve, wanted))
+
+    def _facets(self, query: Node, resolve: Resolver, wanted: list[str]) -> dict[str, int]:
         with self.db.snapshot():
             hits = self._evaluate(query, resolve).matching(query)
             if not wanted or not hits:
@@ -295,6 +306,9 @@ class PostgresCatalog:
             return {entry: hits.intersection_cardinality(self._posting(entry).bitmap) for entry in wanted}
 
     def count(self, query: Node, resolve: Resolver) -> int:
+        return self.db.again(lambda: self._count(query, resolve))
+
+    def _count(self, query: Node, resolve: Resolver) -> int:
         with self.db.snapshot():
             return self._evaluate(query, resolve).count()
 
@@ -302,6 +316,9 @@ class PostgresCatalog:
         wanted = list(keys)
         if not wanted:
             return []
+        return self.db.again(lambda: self._matching(query, resolve, wanted))
+
+    def _matching(self, query: Node, resolve: Resolver, wanted: list[str]) -> list[str]:
         with self.db.snapshot():
             hits = self._evaluate(query, resolve).matching(query)
             rows = self._read("SELECT id, key FROM images WHERE key = ANY(%s)", (wanted,))
@@ -460,7 +477,7 @@ class PostgresCatalog:
         rows = self._read("SELECT id FROM images WHERE key = %s", (key,))
         if not rows:
             return []
-        found = self.vectors.similar(rows[0][0], k)
+        found = self.db.again(lambda: self.vectors.similar(rows[0][0], k))
         ids = [image_id for image_id, _ in found]
         keys = dict(self._read("SELECT id, key FROM images WHERE id = ANY(%s)", (ids,))) if ids else {}
         return [(keys[image_id], round(similarity, 4)) for image_id, similarity in found if image_id in keys]
@@ -480,7 +497,8 @@ class PostgresCatalog:
         from pixlens.duplicates import duplicate_sets
 
         rows = self._read("SELECT id, key, sha256, phash FROM images WHERE has_analysis ORDER BY id")
-        return duplicate_sets([tuple(row) for row in rows], self.vectors, max_hash_distance, min_similarity)
+        images = [(image_id, key, sha, phash) for image_id, key, sha, phash in rows]
+        return self.db.again(lambda: duplicate_sets(images, self.vectors, max_hash_distance, min_similarity))
 
     # -- API keys, hooks, deliveries (postgres_access.py) ----
     def add_api_key(self, name: str | None, scope: str, prefix: str, sha256: str, when: str) -> ApiKeyRow:

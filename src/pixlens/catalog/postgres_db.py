@@ -35,6 +35,11 @@ ATTEMPTS = 2  # a statement that lost its connection (server restarted, backend 
 SQL_PACKAGE = "pixlens.catalog.postgres_sql"
 
 
+class LostConnectionError(CatalogError):
+    """The connection to the server went away (the server restarted, the backend was ended): the work can run
+    again on a new connection."""
+
+
 def shown(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)
@@ -141,6 +146,19 @@ class Database:
 
         return self.run(locked, what)
 
+    def again(self, work: Callable[[], T]) -> T:
+        """``work()`` (several statements in one snapshot), once more when it lost its connection; inside an outer
+        snapshot, the outer one retries."""
+        if getattr(self._local, "conn", None) is not None:
+            return work()
+        for attempt in range(ATTEMPTS):
+            try:
+                return work()
+            except LostConnectionError:
+                if attempt + 1 == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def read(self, sql: str, params: Any = ()) -> list[Any]:
         return self.run(lambda conn: conn.execute(sql, params).fetchall(), "read")
 
@@ -169,7 +187,9 @@ class Database:
         if isinstance(exc, PoolTimeout):
             return CatalogError(f"catalog {what} failed ({self.shown}): no connection to the server in time")
         if connection_lost(exc):
-            return CatalogError(f"catalog {what} failed ({self.shown}): the connection was lost: {one_line(exc)}")
+            return LostConnectionError(
+                f"catalog {what} failed ({self.shown}): the connection was lost: {one_line(exc)}"
+            )
         return CatalogError(f"catalog {what} failed ({self.shown}): {one_line(exc)}")
 
     # -- migrations ----
