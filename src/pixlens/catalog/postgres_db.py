@@ -31,6 +31,10 @@ MIGRATE_LOCK = 0x706978_6C656E_01
 WRITE_LOCK = 0x706978_6C656E_02
 CONNECT_TIMEOUT = 10  # seconds to reach the server
 POOL_SIZE = 8
+# Seconds to wait for a pooled connection before taking a connection of its own: the pool replaces the connections
+# the server ended in the background, with a back-off that can leave it empty for a while after several were
+# ended at once (a restart); a direct connection goes on as soon as the server answers again.
+POOL_WAIT = 5.0
 ATTEMPTS = 2  # a statement that lost its connection (server restarted, backend killed) runs once more
 SQL_PACKAGE = "pixlens.catalog.postgres_sql"
 
@@ -113,6 +117,20 @@ class Database:
     def close(self) -> None:
         self.pool.close()
 
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        """A pooled connection, or one of its own when the pool has none in time (see ``POOL_WAIT``)."""
+        try:
+            conn = self.pool.getconn(timeout=POOL_WAIT)
+        except PoolTimeout:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as own:
+                yield own
+            return
+        try:
+            yield conn
+        finally:
+            self.pool.putconn(conn)
+
     # -- running work ----
     def run(self, work: Callable[[Conn], T], what: str) -> T:
         """``work(conn)`` on a pooled connection (this thread's, inside ``snapshot``), again on a new connection
@@ -125,7 +143,7 @@ class Database:
                 raise self.error(exc, what) from exc
         for attempt in range(ATTEMPTS):
             try:
-                with self.pool.connection() as conn:
+                with self._connection() as conn:
                     return work(conn)
             except psycopg.Error as exc:
                 if attempt + 1 < ATTEMPTS and connection_lost(exc):
@@ -171,7 +189,7 @@ class Database:
             yield held
             return
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 self._local.conn = conn
                 try:
