@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from catalog_records import count, fill, find, keys, label, label_counts, near, record, resolver, unit
+from pgserver import fresh_database
 from pixlens.catalog import open_catalog
 from pixlens.catalog.base import Catalog
 from pixlens.query import Term, parse
@@ -28,8 +29,17 @@ def sqlite_catalog(folder: Path) -> Iterator[str]:
     yield f"sqlite:///{folder / 'catalog.db'}"
 
 
+@contextmanager
+def postgres_catalog(folder: Path) -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
 # adapter -> a fresh catalog's URL for one test
-CATALOGS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {"sqlite": sqlite_catalog}
+CATALOGS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
+    "sqlite": sqlite_catalog,
+    "postgres": postgres_catalog,
+}
 
 
 @pytest.fixture(params=sorted(CATALOGS))

@@ -144,7 +144,7 @@ class Pixlens:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return open_catalog(self.settings.catalog_url, self.settings.faces.cluster_similarity)
+        return open_catalog(self.settings.catalog_url, self.settings.faces.cluster_similarity, home=self.settings.home)
 
     @cached_property
     def taxonomy(self) -> Taxonomy:

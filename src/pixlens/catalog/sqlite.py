@@ -794,6 +794,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def open_sqlite(url: str, face_similarity: float = 0.55) -> SqliteCatalog:
-    """The catalog of a ``sqlite:///path`` URL (the registry's factory)."""
+def open_sqlite(url: str, face_similarity: float = 0.55, home: Path | None = None) -> SqliteCatalog:
+    """The catalog of a ``sqlite:///path`` URL (the registry's factory); its vector index lives beside the file,
+    whatever ``home`` is."""
     return SqliteCatalog(url.removeprefix("sqlite:///").removeprefix("sqlite://"), face_similarity)
