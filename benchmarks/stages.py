@@ -241,6 +241,8 @@ def report(results: dict[str, Any]) -> None:
         )
     print(f"  one client's rates here: {p['one_client']}")
     print(f"  SQLite (one writer) saturates at about {p['sqlite_saturates_at_workers']} workers")
+    if "postgresql_saturates_at_workers" in p:
+        print(f"  PostgreSQL (writes under one advisory lock) at about {p['postgresql_saturates_at_workers']} workers")
 
 
 def main() -> None:

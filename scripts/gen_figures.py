@@ -389,6 +389,15 @@ def stages_tables(st: Figures) -> list[str]:
         f" on one machine only, saturates at about {st['projection']['sqlite_saturates_at_workers']:g} such workers"
         " (and cannot be shared between machines at all).",
     ]
+    if "postgresql_saturates_at_workers" in st["projection"]:
+        lines += [
+            "",
+            f"PostgreSQL: {one['postgresql_upserts_per_s_per_connection']:,.0f} upserts/s on one connection; its writes"
+            " take one advisory lock (people are clustered as if writers ran one after the other), so today it too"
+            f" saturates at about {st['projection']['postgresql_saturates_at_workers']:g} such workers, one record per"
+            " transaction. S3 scales out and the broker carries one message per batch: the catalog's writer is"
+            " what saturates first (docs/SCALING.md says what to change).",
+        ]
     return lines
 
 
