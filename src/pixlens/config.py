@@ -199,6 +199,13 @@ class CelerySettings(Section):
         "(RabbitMQ gives it back as soon as the worker's connection drops).",
     )
     poll_seconds: float = Field(0.1, gt=0, le=5, description="How often a waiting command looks for finished batches.")
+    heartbeat_seconds: int = Field(
+        10,
+        ge=0,
+        le=600,
+        description="RabbitMQ: heartbeats between a worker and the broker; a worker whose machine vanished is noticed "
+        "within a few of them and its batch given back (0: none, noticed only when TCP gives up).",
+    )
 
 
 class Settings(BaseSettings):

@@ -65,13 +65,27 @@ def make_app(settings: Settings) -> Celery:
         accept_content=["json"],
         result_expires=86_400,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": options.visibility_timeout},
+        broker_transport_options=_transport_options(options.visibility_timeout),
+        broker_heartbeat=options.heartbeat_seconds,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
     app.task(name=TASK, bind=True, max_retries=options.max_retries)(_analyze_task)
     app.pixlens_settings = settings  # read by the task in the worker processes
     return app
+
+
+def _transport_options(visibility_timeout: float) -> dict[str, float]:
+    """Redis gives back the batch of a dead worker once it is older than the visibility timeout, when a worker's
+    sweep looks (kombu sweeps every interval x throttle seconds, 100 s by default): sweep about four times per
+    timeout, between every second and every 100 s, so that a short timeout is honoured too."""
+    sweep = min(100.0, max(1.0, visibility_timeout / 4))
+    interval = min(10.0, sweep)
+    return {
+        "visibility_timeout": visibility_timeout,
+        "unacked_restore_interval": interval,
+        "unacked_restore_throttle": max(1, round(sweep / interval)),
+    }
 
 
 class CeleryQueue:
