@@ -153,6 +153,7 @@ class CeleryQueue:
         results: list[Result] = []
         batch: list[Job] = []
         fed = False
+        looked = 0.0  # when finished batches were last looked for (once a poll: each look asks the result store)
         while not fed:
             try:
                 item = intake.get(timeout=FLUSH_AFTER)
@@ -165,7 +166,9 @@ class CeleryQueue:
             if batch and (fed or item is None or len(batch) >= self.batch_size):
                 sent.append((self._send(batch), batch))
                 batch = []
-            self._collect(sent, results, on_result, block=False)
+            if sent and time.monotonic() - looked >= self.settings.celery.poll_seconds:
+                self._collect(sent, results, on_result, block=False)
+                looked = time.monotonic()
         feeder.join()
         stopped_at: float | None = None
         while sent:
