@@ -6,12 +6,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from celery_workers import BROKERS, PIXLENS, queue_name, start_worker, stop_worker, worker_env
+from celery_workers import BROKERS, PIXLENS, queue_name, start_worker, stop_worker, wait_until, worker_env
 from conftest import SAMPLES, make_lens, sample_files
 from pixlens.pipeline import Job, Outcome, Result
 from pixlens.record import Status
@@ -29,15 +28,6 @@ def _fill(store: Path, count: int) -> list[str]:
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {status: count for status, count in counts.items() if count}
-
-
-def _wait(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
@@ -61,7 +51,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, broker: str) ->
     try:
         sender.start()
         # Kill it once its first batch is written and it works on the next one (the models are loaded).
-        _wait(lambda: lens.catalog.status_counts().get("analyzed", 0) >= 4, 120, "the first batch")
+        wait_until(lambda: lens.catalog.status_counts().get("analyzed", 0) >= 4, 120, "the first batch")
         stop_worker(first, hard=True)
         assert lens.catalog.status_counts().get("pending", 0) > 0
         second = start_worker(tmp_path, env, tmp_path / "second.log")
@@ -128,7 +118,7 @@ def test_no_wait_leaves_the_work_for_a_worker_started_later(tmp_path: Path, brok
         assert _nonzero(lens.catalog.status_counts()) == {"pending": 3}
         worker = start_worker(home, env, tmp_path / "worker.log")
         try:
-            _wait(lambda: lens.catalog.status_counts().get("analyzed", 0) == 3, 120, "the worker")
+            wait_until(lambda: lens.catalog.status_counts().get("analyzed", 0) == 3, 120, "the worker")
         finally:
             stop_worker(worker)
         assert sorted(state.key.removeprefix("photos/") for state in lens.catalog.states()) == sorted(photos)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from celery_workers import BROKERS, queue_name, start_worker, stop_worker, worker_env
+from celery_workers import BROKERS, queue_name, start_worker, stop_worker, wait_until, worker_env
 from conftest import SAMPLES, make_lens
 from pixlens.pipeline import Job, Outcome
 from pixlens.record import Status
@@ -29,15 +29,6 @@ def _fill(store: Path, names: list[str]) -> None:
     store.mkdir(parents=True)
     for name in names:
         shutil.copy(SAMPLES / name, store / name)
-
-
-def _wait(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_one_key_twice_on_two_workers_is_analysed_once(tmp_path: Path) -> None:
@@ -103,7 +94,7 @@ class PrivateRedis:
             str(self.folder),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(self._answers, 30, "the private redis-server")
+        wait_until(self._answers, 30, "the private redis-server")
 
     def _answers(self) -> bool:
         try:
