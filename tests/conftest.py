@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from awsserver import AwsServer, start_aws_server
 from pixlens.config import load_settings
 from pixlens.service import Pixlens
 from s3server import S3Server, aws_environment, start_s3_server
@@ -79,3 +80,26 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role probe on a machine without one
     return s3_server.new_bucket()
+
+
+@pytest.fixture(scope="session")
+def aws_server() -> Iterator[AwsServer]:
+    """A local AWS endpoint (moto's server mode on 127.0.0.1), started once per session."""
+    server = start_aws_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(aws_server: AwsServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsServer:
+    """The local AWS endpoint, emptied, with the credentials chain and AWS_ENDPOINT_URL pointing at it (and nothing
+    of the developer's own AWS set-up)."""
+    aws_server.reset()
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws_server.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return aws_server
