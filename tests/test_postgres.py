@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from catalog_records import find, keys, label, record
+from catalog_records import count, find, keys, label, record
 from conftest import SAMPLES, sample_files
 from pgserver import SERVER, fresh_database, terminate_connections
-from pixlens.catalog import open_catalog
+from pixlens.catalog import open_catalog, postings
 from pixlens.catalog.postgres import PostgresCatalog
 from pixlens.catalog.postgres_db import migrations
 from pixlens.errors import CatalogError
@@ -161,6 +161,36 @@ def test_text_phrases_match_stemmed_words_in_any_case(catalog: PostgresCatalog) 
     assert catalog.stats()["with_text"] == 2
     catalog.delete(["sign.jpg"])
     assert keys(catalog.search(parse("monday"), text)) == []
+
+
+def test_postings_kept_in_memory_follow_another_process_writes(
+    catalog: PostgresCatalog, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postings, "SAVE_FROM", 1)  # every posting is saved for the next process, however small
+    catalog.put([record(f"{n:02d}.jpg", label("Dog", 60.0 + n)) for n in range(10)])
+    assert count(catalog, "dog") == 10
+    assert count(catalog, "NOT dog") == 0
+    other = open_catalog(url, home=tmp_path / "other")
+    try:
+        other.put([record("new.jpg", label("Dog", 99.0), label("Cat", 70.0))])
+        other.delete(["03.jpg"])
+        other.put([record("05.jpg", label("Cat", 90.0))])  # 05 is a cat now, no longer a dog
+    finally:
+        other.close()
+    # caught up from the log, not read again: the kept posting (and the universe) moved by the changes only
+    assert keys(find(catalog, "dog"))[:2] == ["new.jpg", "09.jpg"]
+    assert count(catalog, "dog") == 9
+    assert sorted(keys(find(catalog, "cat AND NOT dog"))) == ["05.jpg"]
+    with psycopg.connect(url) as conn:
+        saved = dict(conn.execute("SELECT entry, generation FROM postings").fetchall())
+        generations = dict(conn.execute("SELECT entry, generation FROM posting_generations").fetchall())
+    assert saved["Dog"] == 10 and generations["Dog"] == 10 + 1 + 1 + 1  # saved at 10 rows; +new, -03, -05
+    fresh = open_catalog(url, home=tmp_path / "fresh")
+    try:
+        assert keys(find(fresh, "dog")) == keys(find(catalog, "dog"))
+        assert count(fresh, "NOT cat") == count(catalog, "NOT cat") == 8
+    finally:
+        fresh.close()
 
 
 def test_stats_say_where_vectors_live(catalog: PostgresCatalog, tmp_path: Path) -> None:

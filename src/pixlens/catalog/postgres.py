@@ -4,8 +4,9 @@ machine, with the same semantics as the SQLite catalog through the port.
 Rows as SQLite's (``postgres_sql/``): one per image, its record as JSONB beside the columns reconcile needs, and
 the inverted index ``label_index(label, confidence, image_id)`` holding every entry that ``facets.indexed``
 gives a record, so that a term is one range read of its primary key, in rank order. A query is evaluated by
-``catalog/sets.py`` over the postings of its terms read from that index (the same set algebra and ranking as
-SQLite's), inside one REPEATABLE READ transaction; ``text:`` phrases go to a tsvector column with a GIN index.
+``catalog/sets.py`` over the postings of its terms (the same set algebra and ranking as SQLite's), inside one
+REPEATABLE READ transaction; the postings are kept in memory and caught up with the changes since, as SQLite's
+(``catalog/postings.py``); ``text:`` phrases go to a tsvector column with a GIN index.
 
 Writes go through ``postgres_db.Database.transaction``: one advisory lock serialises them (see there); vectors and
 people follow ``postgres_vectors.py``; the local vector index lives in the pixlens home (no pgvector here).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +40,7 @@ from pixlens.catalog.facets import CATEGORY, analysed_anew, indexed, is_label
 from pixlens.catalog.postgres_access import AccessTables
 from pixlens.catalog.postgres_db import Conn, Database
 from pixlens.catalog.postgres_vectors import Vectors
+from pixlens.catalog.postings import POSTGRES, UNIVERSE, Postings, prune_log, saved_row
 from pixlens.catalog.sets import Evaluation, Posting
 from pixlens.catalog.sqlplan import NEAR, TEXT, positive_entries
 from pixlens.errors import CatalogError
@@ -47,6 +50,9 @@ from pixlens.record import ImageRecord, Status, utc_now
 from pixlens.work import needs_work
 
 LABEL_NAMES = "label_names"
+Built = list[tuple[str, int, Posting]]  # postings built from the index during a search: (entry, generation, posting)
+Scale = tuple[float, ...] | None
+PRUNE_EVERY = 5_000  # records written between prunes of the posting log
 TEXT_CONFIG = "english"  # stemmed words, any case (SQLite: porter over unicode61)
 
 # (what is wrong, a query counting the rows where it is): the catalog's own rules, as SQLite's check has them
@@ -107,6 +113,8 @@ class PostgresCatalog:
             self.vectors = Vectors(vector_index_path(home, catalog_id), face_similarity, self.db.read, self.db.snapshot)
             self.access = AccessTables(self.db.read, self._write)
             self._label_names: tuple[int, list[str], list[str]] | None = None
+            self._postings = Postings(POSTGRES)
+            self._since_prune = 0
         except BaseException:
             self.db.close()
             raise
@@ -159,6 +167,10 @@ class PostgresCatalog:
     def _put_all(self, conn: Conn, records: list[ImageRecord]) -> None:
         for record in records:
             self._put_one(conn, record)
+        self._since_prune += len(records)
+        if self._since_prune >= PRUNE_EVERY:
+            prune_log(conn, POSTGRES)
+            self._since_prune = 0
 
     def _put_one(self, conn: Conn, record: ImageRecord) -> None:
         plan = indexed(record)  # what the record puts into the indexes (pixlens.catalog.facets decides)
@@ -195,9 +207,13 @@ class PostgresCatalog:
         entries = {**plan.entries, **self.vectors.index(conn, image_id, record)}
         if record.FaceDetails:  # now with the PersonId of each face
             conn.execute("UPDATE images SET record = %s WHERE id = %s", (record.to_json(), image_id))
-        rows = [(label, round(conf, 3), image_id) for label, conf in entries.items()]
+        # One statement: the posting triggers then run once per image, not once per entry.
+        conn.execute(
+            """INSERT INTO label_index (label, confidence, image_id)
+               SELECT label, confidence, %s FROM unnest(%s::text[], %s::float8[]) AS entry(label, confidence)""",
+            (image_id, list(entries), [round(conf, 3) for conf in entries.values()]),
+        )
         with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO label_index (label, confidence, image_id) VALUES (%s, %s, %s)", rows)
             cursor.executemany(
                 """INSERT INTO label_counts (label, images) VALUES (%s, 1)
                    ON CONFLICT (label) DO UPDATE SET images = label_counts.images + 1""",
@@ -289,8 +305,8 @@ class PostgresCatalog:
     def _page(
         self, query: Node, resolve: Resolver, limit: int, offset: int, after: tuple[float, int] | None
     ) -> tuple[list[Hit], int]:
-        with self.db.snapshot():
-            evaluation = self._evaluate(query, resolve)
+        with self._search_read() as (conn, built):
+            evaluation = self._evaluate(conn, query, resolve, built)
             page = evaluation.page(limit, offset, after)
             return self._hits(query, resolve, page), evaluation.count()
 
@@ -299,18 +315,20 @@ class PostgresCatalog:
         return self.db.again(lambda: self._facets(query, resolve, wanted))
 
     def _facets(self, query: Node, resolve: Resolver, wanted: list[str]) -> dict[str, int]:
-        with self.db.snapshot():
-            hits = self._evaluate(query, resolve).matching(query)
+        with self._search_read() as (conn, built):
+            hits = self._evaluate(conn, query, resolve, built).matching(query)
             if not wanted or not hits:
                 return {}
-            return {entry: hits.intersection_cardinality(self._posting(entry).bitmap) for entry in wanted}
+            found, new = self._postings.get(conn, wanted)
+            built.extend(new)
+            return {entry: hits.intersection_cardinality(p.bitmap) for entry, p in zip(wanted, found, strict=True)}
 
     def count(self, query: Node, resolve: Resolver) -> int:
         return self.db.again(lambda: self._count(query, resolve))
 
     def _count(self, query: Node, resolve: Resolver) -> int:
-        with self.db.snapshot():
-            return self._evaluate(query, resolve).count()
+        with self._search_read() as (conn, built):
+            return self._evaluate(conn, query, resolve, built).count()
 
     def matching(self, query: Node, resolve: Resolver, keys: Iterable[str]) -> list[str]:
         wanted = list(keys)
@@ -319,23 +337,47 @@ class PostgresCatalog:
         return self.db.again(lambda: self._matching(query, resolve, wanted))
 
     def _matching(self, query: Node, resolve: Resolver, wanted: list[str]) -> list[str]:
-        with self.db.snapshot():
-            hits = self._evaluate(query, resolve).matching(query)
+        with self._search_read() as (conn, built):
+            hits = self._evaluate(conn, query, resolve, built).matching(query)
             rows = self._read("SELECT id, key FROM images WHERE key = ANY(%s)", (wanted,))
             return [key for image_id, key in rows if image_id in hits]
 
-    def _posting(self, entry: str) -> Posting:
-        """One entry's images, read off the index in rank order (confidence down, then id down)."""
-        rows = self._read(
-            """SELECT image_id, confidence FROM label_index WHERE label = %s
-               ORDER BY confidence DESC, image_id DESC""",
-            (entry,),
-        )
-        ids = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
-        scores = np.fromiter((row[1] for row in rows), np.float64, len(rows))
-        return Posting.from_ranked(ids, scores) if len(rows) else Posting.empty()
+    @contextmanager
+    def _search_read(self) -> Iterator[tuple[Conn, Built]]:
+        """One read transaction for a search; the large postings built in it are saved after it."""
+        built: Built = []
+        with self.db.snapshot() as conn:
+            yield conn, built
+        if built:
+            self._save_postings(built)
 
-    def _evaluate(self, query: Node, resolve: Resolver) -> Evaluation:
+    def _save_postings(self, built: Built) -> None:
+        """Keep large postings for the next process, each only if its entry has not changed since it was read (a
+        cache: a failure only costs the next process a rebuild)."""
+
+        def work(conn: Conn) -> None:
+            with conn.transaction():
+                for entry, generation, posting in built:
+                    conn.execute(
+                        """INSERT INTO postings (entry, generation, bitmap, scores, ranked, ranked_scores)
+                           SELECT %(entry)s, %(generation)s, %(bitmap)s, %(scores)s, %(ranked)s, %(ranked_scores)s
+                           WHERE COALESCE((SELECT generation FROM posting_generations WHERE entry = %(entry)s), 0)
+                                 = %(generation)s
+                           ON CONFLICT (entry) DO UPDATE SET generation = excluded.generation,
+                               bitmap = excluded.bitmap, scores = excluded.scores, ranked = excluded.ranked,
+                               ranked_scores = excluded.ranked_scores""",
+                        saved_row(entry, generation, posting),
+                    )
+
+        with suppress(CatalogError):
+            self.db.run(work, "save postings")
+
+    def _evaluate(self, conn: Conn, query: Node, resolve: Resolver, built: Built) -> Evaluation:
+        def postings(entries: list[str], op: str | None, threshold: float | None, scale: Scale) -> Posting:
+            found, new = self._postings.term(conn, entries, op, threshold, scale)
+            built.extend(new)
+            return found
+
         def fetch(term: Term) -> Posting:
             weights = weighted(resolve(term))
             entries = list(weights)
@@ -347,14 +389,13 @@ class PostgresCatalog:
                 found = self._near(entries[0].removeprefix(NEAR))
             else:
                 scale = tuple(weights.values()) if any(w != 1.0 for w in weights.values()) else None
-                return term_posting([self._posting(entry) for entry in entries], term.op, term.threshold, scale)
+                return postings(entries, term.op, term.threshold, scale)
             if term.op is not None and term.threshold is not None:
                 found = found.within(term.op, term.threshold)
             return found
 
         def universe() -> BitMap:
-            rows = self._read("SELECT id FROM images WHERE has_analysis")
-            return BitMap(row[0] for row in rows)
+            return postings([UNIVERSE], None, None, None).bitmap
 
         return Evaluation(query, fetch, universe)
 
@@ -552,21 +593,6 @@ class PostgresCatalog:
             self.vectors.save()
         finally:
             self.db.close()
-
-
-def term_posting(
-    found: list[Posting], op: str | None, threshold: float | None, weights: tuple[float, ...] | None
-) -> Posting:
-    """A term's posting from its entries' (as the SQLite catalog's ``Postings.term``): the best of them, within
-    the threshold (on the confidences the records hold), each entry's scores times its weight when weights are
-    given."""
-    posting = Posting.best_of(found)
-    if op is not None and threshold is not None:
-        posting = posting.within(op, threshold)
-    if weights is not None:
-        scaled = Posting.best_of([p.scaled(w) for p, w in zip(found, weights, strict=True)])
-        posting = scaled.restricted(posting.bitmap) if len(scaled) != len(posting) else scaled
-    return posting
 
 
 def open_postgres(url: str, face_similarity: float = 0.55, home: Path | None = None) -> PostgresCatalog:

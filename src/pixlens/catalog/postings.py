@@ -1,4 +1,4 @@
-"""Posting lists of the SQLite catalog: each index entry's images as a :class:`~pixlens.catalog.sets.Posting`.
+"""Posting lists of the SQL catalogs: each index entry's images as a :class:`~pixlens.catalog.sets.Posting`.
 
 A posting is built from ``label_index`` on first use (one range read, in rank order), kept in memory, and saved
 in the table ``postings`` when it is large, so that the next process loads it in a millisecond instead of reading
@@ -6,6 +6,9 @@ every row again. It stays valid while the entry's *generation* is unchanged: tri
 ``posting_generations`` for every row written or removed, so ingesting costs one small upsert per index row and
 never rewrites a posting. The universe (every analysed image, for NOT) is the entry ``""``, bumped by triggers
 on ``images``.
+
+The SQLite catalog's triggers are below; the PostgreSQL catalog keeps the same tables with its own triggers
+(``postgres_sql/0002_postings.sql``). Both read them through :class:`Postings`, in their own SQL dialect.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import numpy as np
 from pyroaring import BitMap
@@ -117,10 +121,29 @@ LOG_KEPT = 1_000_000  # the latest posting_log rows kept (pruned now and then by
 CATCH_UP_MAX = 20_000  # more changes than this since a kept posting: rebuilding it is as quick
 
 
+class Reader(Protocol):
+    """A connection inside a read transaction: sqlite3's or psycopg's."""
+
+    def execute(self, sql: str, params: Any, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the SQL catalogs' reads of the posting tables."""
+
+    mark: str  # a parameter's placeholder
+    analysed: str  # the condition of an analysed image (the universe)
+
+
+SQLITE = Dialect(mark="?", analysed="has_analysis = 1")
+POSTGRES = Dialect(mark="%s", analysed="has_analysis")
+
+
 class Postings:
     """Loads postings through a connection that is inside a read transaction (one snapshot for a whole query)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect = SQLITE) -> None:
+        self.dialect = dialect
         self._memory: OrderedDict[str, tuple[int, Posting]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -130,7 +153,7 @@ class Postings:
 
     def term(
         self,
-        conn: sqlite3.Connection,
+        conn: Reader,
         entries: list[str],
         op: str | None,
         threshold: float | None,
@@ -158,9 +181,9 @@ class Postings:
                 self._terms.popitem(last=False)
         return posting, built
 
-    def get(self, conn: sqlite3.Connection, entries: list[str]) -> tuple[list[Posting], list[tuple[str, int, Posting]]]:
+    def get(self, conn: Reader, entries: list[str]) -> tuple[list[Posting], list[tuple[str, int, Posting]]]:
         """The postings of ``entries``, and those built from the index (entry, generation, posting) to save."""
-        marks = ",".join("?" * len(entries))
+        marks = ",".join([self.dialect.mark] * len(entries))
         sql = f"SELECT entry, generation FROM posting_generations WHERE entry IN ({marks})"
         generations = dict(conn.execute(sql, entries).fetchall())
         found: list[Posting] = []
@@ -177,13 +200,13 @@ class Postings:
             found.append(posting)
         return found, built
 
-    def _load(self, conn: sqlite3.Connection, entry: str, generation: int) -> tuple[Posting, bool]:
+    def _load(self, conn: Reader, entry: str, generation: int) -> tuple[Posting, bool]:
         """The posting of ``entry`` at ``generation``: the one kept in memory brought up to date from the log, or
         the saved one, or built from the index (True: worth saving)."""
         with self._lock:
             kept = self._memory.get(entry)
         if kept is not None and 0 < generation - kept[0] <= CATCH_UP_MAX:
-            caught_up = _caught_up(conn, entry, kept, generation)
+            caught_up = self._caught_up(conn, entry, kept, generation)
             if caught_up is not None:
                 return caught_up, False
         saved = self._saved(conn, entry, generation)
@@ -204,14 +227,7 @@ class Postings:
                        ON CONFLICT(entry) DO UPDATE SET generation = excluded.generation, bitmap = excluded.bitmap,
                            scores = excluded.scores, ranked = excluded.ranked,
                            ranked_scores = excluded.ranked_scores""",
-                    {
-                        "entry": entry,
-                        "generation": generation,
-                        "bitmap": posting.bitmap.serialize(),
-                        "scores": posting.scores.tobytes(),
-                        "ranked": posting.ranked.tobytes(),
-                        "ranked_scores": posting.ranked_scores.tobytes(),
-                    },
+                    saved_row(entry, generation, posting),
                 )
             conn.execute("COMMIT")
         finally:
@@ -237,11 +253,10 @@ class Postings:
                 _, (_, dropped) = self._memory.popitem(last=False)
                 self._bytes -= dropped.nbytes()
 
-    @staticmethod
-    def _saved(conn: sqlite3.Connection, entry: str, generation: int) -> Posting | None:
+    def _saved(self, conn: Reader, entry: str, generation: int) -> Posting | None:
+        mark = self.dialect.mark
         row = conn.execute(
-            """SELECT bitmap, scores, ranked, ranked_scores FROM postings
-               WHERE entry = ? AND generation = ?""",
+            f"SELECT bitmap, scores, ranked, ranked_scores FROM postings WHERE entry = {mark} AND generation = {mark}",
             (entry, generation),
         ).fetchone()
         if row is None:
@@ -255,14 +270,13 @@ class Postings:
             np.frombuffer(row[3], np.float64),
         )
 
-    @staticmethod
-    def _build(conn: sqlite3.Connection, entry: str) -> Posting:
+    def _build(self, conn: Reader, entry: str) -> Posting:
         if entry == UNIVERSE:
-            rows = conn.execute("SELECT id FROM images WHERE has_analysis = 1 ORDER BY id DESC").fetchall()
+            rows = conn.execute(f"SELECT id FROM images WHERE {self.dialect.analysed} ORDER BY id DESC", ()).fetchall()
             ranked = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
             return Posting.from_ranked(ranked, np.zeros(len(ranked)))
         rows = conn.execute(
-            """SELECT image_id, confidence FROM label_index WHERE label = ?
+            f"""SELECT image_id, confidence FROM label_index WHERE label = {self.dialect.mark}
                ORDER BY confidence DESC, image_id DESC""",
             (entry,),
         ).fetchall()
@@ -270,22 +284,34 @@ class Postings:
         scores = np.fromiter((row[1] for row in rows), np.float64, len(rows))
         return Posting.from_ranked(ranked, scores)
 
+    def _caught_up(self, conn: Reader, entry: str, kept: tuple[int, Posting], generation: int) -> Posting | None:
+        """``kept`` (a generation and its posting) with the logged changes up to ``generation`` applied; None when
+        the log no longer holds all of them (pruned, or older than the log)."""
+        since, posting = kept
+        mark = self.dialect.mark
+        rows = conn.execute(
+            f"""SELECT image_id, confidence FROM posting_log
+               WHERE entry = {mark} AND generation > {mark} AND generation <= {mark} ORDER BY generation""",
+            (entry, since, generation),
+        ).fetchall()
+        if len(rows) != generation - since:
+            return None
+        last: dict[int, float | None] = {}
+        for image_id, confidence in rows:  # in order: an image's last change says whether it holds the entry now
+            last[image_id] = confidence
+        return _applied(posting, last)
 
-def _caught_up(conn: sqlite3.Connection, entry: str, kept: tuple[int, Posting], generation: int) -> Posting | None:
-    """``kept`` (a generation and its posting) with the logged changes up to ``generation`` applied; None when the
-    log no longer holds all of them (pruned, or older than the log)."""
-    since, posting = kept
-    rows = conn.execute(
-        """SELECT image_id, confidence FROM posting_log WHERE entry = ? AND generation > ? AND generation <= ?
-           ORDER BY generation""",
-        (entry, since, generation),
-    ).fetchall()
-    if len(rows) != generation - since:
-        return None
-    last: dict[int, float | None] = {}
-    for image_id, confidence in rows:  # in order: an image's last change says whether it holds the entry now
-        last[image_id] = confidence
-    return _applied(posting, last)
+
+def saved_row(entry: str, generation: int, posting: Posting) -> dict[str, object]:
+    """The row of table ``postings`` that keeps a posting for the next process."""
+    return {
+        "entry": entry,
+        "generation": generation,
+        "bitmap": posting.bitmap.serialize(),
+        "scores": posting.scores.tobytes(),
+        "ranked": posting.ranked.tobytes(),
+        "ranked_scores": posting.ranked_scores.tobytes(),
+    }
 
 
 def _applied(posting: Posting, last: dict[int, float | None]) -> Posting:
@@ -316,9 +342,9 @@ def _rank_place(ranked: np.ndarray[Any, Any], ranked_scores: np.ndarray[Any, Any
     return first_tied + int(np.count_nonzero(ranked[first_tied:past_tied] > image))
 
 
-def prune_log(conn: sqlite3.Connection) -> None:
+def prune_log(conn: Reader, dialect: Dialect = SQLITE) -> None:
     """Keep the latest :data:`LOG_KEPT` log rows (a posting older than those is rebuilt, not caught up)."""
-    conn.execute("DELETE FROM posting_log WHERE id <= (SELECT MAX(id) FROM posting_log) - ?", (LOG_KEPT,))
+    conn.execute(f"DELETE FROM posting_log WHERE id <= (SELECT MAX(id) FROM posting_log) - {dialect.mark}", (LOG_KEPT,))
 
 
 T = TypeVar("T")
