@@ -1,6 +1,7 @@
 """Search latency on a catalog of synthetic records: p50 / p95 / p99 per query, through ``Searcher.search``.
 
-    .venv/bin/python benchmarks/search_latency.py [--records 100000] [--runs 200] [--rounds 3] [--no-old] [--json]
+    .venv/bin/python benchmarks/search_latency.py [--records 100000] [--runs 200] [--rounds 3] [--no-old]
+        [--postgres] [--json]
 
 The catalog is built once with ``SqliteCatalog.put`` and cached in benchmarks/out/ (keyed by VERSION, the record
 count and the taxonomy version). Records are realistic in shape: 3-10 labels each, drawn from the model classes
@@ -9,6 +10,8 @@ from the taxonomy; 0.5% carry an "Explicit Nudity" moderation label, so the sear
 moderation defaults, adds ``AND NOT unsafe`` to every query. Each query runs the full path: parse, resolve through
 the taxonomy, postings, matched labels, count; side by side (rounds interleaved) with the previous evaluation
 (each term's rows read from SQLite into NumPy sets), and once on a fresh catalog object (postings from the file).
+With ``--postgres``, the same records in the PostgreSQL catalog (search_postgres.py) are measured in the same
+rounds.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from pixlens.analysis.taxonomy import Taxonomy
-from pixlens.catalog.base import Hit, Resolver, weighted
+from pixlens.catalog.base import Catalog, Hit, Resolver, weighted
 from pixlens.catalog.facets import MODERATION
 from pixlens.catalog.sqlite import SqliteCatalog
 from pixlens.catalog.sqlplan import term_sql
@@ -222,7 +225,7 @@ class RowSetCatalog(SqliteCatalog):
         return ids, scores
 
 
-def searcher_for(catalog: SqliteCatalog, taxonomy: Taxonomy) -> Searcher:
+def searcher_for(catalog: Catalog, taxonomy: Taxonomy) -> Searcher:
     """A searcher as the product builds it: unsafe images left out (moderation defaults)."""
     defaults = ModerationSettings()
     return Searcher(
@@ -251,9 +254,18 @@ def percentiles(times: list[float]) -> dict[str, float]:
     return {"p50": round(cuts[49], 2), "p95": round(cuts[94], 2), "p99": round(cuts[98], 2)}
 
 
-def first_search(path: Path, taxonomy: Taxonomy, text: str) -> float:
-    """A fresh catalog object's first search (postings from the catalog file, not from memory), in ms."""
-    catalog = SqliteCatalog(path)
+def open_for(where: Path | str) -> Catalog:
+    """The benchmark's SQLite catalog (a path) or PostgreSQL one (a URL)."""
+    if isinstance(where, Path):
+        return SqliteCatalog(where)
+    from pixlens.catalog.postgres import PostgresCatalog
+
+    return PostgresCatalog(where, home=OUT / "postgres-home")
+
+
+def first_search(where: Path | str, taxonomy: Taxonomy, text: str) -> float:
+    """A fresh catalog object's first search (postings saved in the catalog, not in memory), in ms."""
+    catalog = open_for(where)
     searcher = searcher_for(catalog, taxonomy)
     started = time.perf_counter()
     searcher.search(text, limit=20)
@@ -262,15 +274,26 @@ def first_search(path: Path, taxonomy: Taxonomy, text: str) -> float:
     return elapsed
 
 
-def run(records: int = 100_000, runs: int = 200, rounds: int = 3, old: bool = True) -> dict[str, Any]:
-    """Each query ``runs`` times per round, the rounds interleaved with the previous evaluation's; the figures
-    are the median round's (by p95), with the spread of the p95 over the rounds."""
+PREFIXES = {"postings": "", "row sets": "old_", "postgres": "pg_"}  # contender -> its figures' prefix
+
+
+def run(
+    records: int = 100_000, runs: int = 200, rounds: int = 3, old: bool = True, postgres: bool = False
+) -> dict[str, Any]:
+    """Each query ``runs`` times per round, the rounds interleaved with the previous evaluation's (and
+    PostgreSQL's); the figures are the median round's (by p95), with the spread of the p95 over the rounds."""
     taxonomy = Taxonomy.load()
     path = catalog_path(records, taxonomy)
     catalog = SqliteCatalog(path)
     contenders = {"postings": searcher_for(catalog, taxonomy)}
+    places: dict[str, Path | str] = {"postings": path}
     if old:
         contenders["row sets"] = searcher_for(RowSetCatalog(path), taxonomy)
+    if postgres:
+        from search_postgres import database_url
+
+        places["postgres"] = database_url(records, taxonomy, VERSION)
+        contenders["postgres"] = searcher_for(open_for(places["postgres"]), taxonomy)
     unsafe = catalog.count(Term("explicit nudity", field="moderation", op=">=", threshold=50.0), lambda t: [MOD])
     results: dict[str, Any] = {"records": records, "runs": runs, "rounds": rounds, "unsafe": unsafe, "queries": {}}
     found: dict[str, dict[str, list[dict[str, float]]]] = {}
@@ -287,13 +310,15 @@ def run(records: int = 100_000, runs: int = 200, rounds: int = 3, old: bool = Tr
         for contender, figures in found[name].items():
             by_p95 = sorted(figures, key=lambda f: f["p95"])
             median = by_p95[len(by_p95) // 2]
-            prefix = "" if contender == "postings" else "old_"
+            prefix = PREFIXES[contender]
             entry.update({prefix + key: value for key, value in median.items()})
             entry[prefix + "p95_rounds"] = [f["p95"] for f in figures]
-        entry["first_ms"] = round(first_search(path, taxonomy, text), 2)
-        entry["verdict"] = "PASS" if entry["p95"] < limit else "MISS"
+            if contender in places:
+                entry[prefix + "first_ms"] = round(first_search(places[contender], taxonomy, text), 2)
+                entry[prefix + "verdict"] = "PASS" if entry[prefix + "p95"] < limit else "MISS"
         results["queries"][name] = entry
-    catalog.close()
+    for searcher in contenders.values():
+        searcher.catalog.close()
     return results
 
 
@@ -317,6 +342,14 @@ def report(results: dict[str, Any]) -> None:
             f"  {name:28s} {q['query']:30s} {q['hits']:7,d} {q['p50']:7.2f} {q['p95']:7.2f} {spread:>20s}"
             f" {q['first_ms']:7.1f}{old}  < {q['target_ms']:.0f} ms {q['verdict']}"
         )
+    if any("pg_p95" in q for q in results["queries"].values()):
+        print("  The same records in PostgreSQL (same rounds):")
+        for name, q in results["queries"].items():
+            spread = " ".join(f"{value:.1f}" for value in q["pg_p95_rounds"])
+            print(
+                f"  {name:28s} {q['query']:30s} {q['hits']:7,d} {q['pg_p50']:7.2f} {q['pg_p95']:7.2f} {spread:>20s}"
+                f" {q['pg_first_ms']:7.1f}  < {q['target_ms']:.0f} ms {q['pg_verdict']}"
+            )
     print(
         "  first = a fresh catalog object's first search (postings loaded from the file). The machine may be shared:"
         " see the spread of p95 over the rounds."
@@ -329,9 +362,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-old", action="store_true", help="skip the previous evaluation (slow at 1,000,000)")
+    parser.add_argument("--postgres", action="store_true", help="also the same records in PostgreSQL (127.0.0.1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
-    results = run(args.records, args.runs, args.rounds, not args.no_old)
+    results = run(args.records, args.runs, args.rounds, not args.no_old, args.postgres)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
