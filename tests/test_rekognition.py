@@ -35,6 +35,7 @@ from pixlens.record import Status
 from pixlens.service import Pixlens
 from pixlens.store.base import BucketObject
 from pixlens.work import stale_analyzers
+from s3server import S3Server
 
 PHOTO = SAMPLES / "000000000072.jpg"  # a JPEG photo
 PNG = SAMPLES / "coffee.png"
@@ -485,3 +486,34 @@ def toml(settings: dict[str, Any]) -> str:
         if isinstance(values, dict):
             lines += [f"[{section}]", *(f"{key} = {json.dumps(value)}" for key, value in values.items())]
     return "\n".join(lines) + "\n"
+
+
+def test_an_s3_store_sends_jpeg_and_png_as_s3_objects_and_a_webp_as_bytes(
+    stub: Stubber, s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The store is a real bucket (SeaweedFS); Rekognition is told the bucket and object name, not the bytes."""
+    webp = tmp_path / "giraffe.webp"
+    photo().save(webp, "WEBP", quality=90)
+    bucket = s3_server.client()
+    for path, name in ((PHOTO, "trip/giraffe.jpg"), (PNG, "trip/coffee.png"), (webp, "trip/giraffe.webp")):
+        bucket.put_object(Bucket=s3_bucket, Key=f"photos/{name}", Body=path.read_bytes())
+    settings = quick(
+        store=f"s3://{s3_bucket}/photos",
+        catalog=f"sqlite:///{tmp_path / 'catalog.db'}",
+        home=tmp_path / "home",
+        s3={"endpoint_url": s3_server.endpoint},
+        analyzers=["labels"],
+    )
+    lens = Pixlens(settings)
+    expected = {"MaxLabels": 10, "MinConfidence": 55.0, "Features": ["GENERAL_LABELS"]}
+    for name in ("trip/giraffe.jpg", "trip/coffee.png"):
+        s3_object = {"S3Object": {"Bucket": s3_bucket, "Name": f"photos/{name}"}}
+        stub.add_response("detect_labels", labels_response(), {"Image": s3_object, **expected})
+    stub.add_response("detect_labels", labels_response(), {"Image": {"Bytes": ANY}, **expected})
+    try:
+        keys = ["trip/giraffe.jpg", "trip/coffee.png", "trip/giraffe.webp"]
+        results = lens.pipeline.process([Job(key) for key in keys])
+        assert [result.outcome for result in results] == [Outcome.ANALYZED] * 3
+        assert sorted(hit.key for hit in lens.search("gazebo").hits) == sorted(keys)
+    finally:
+        lens.close()
