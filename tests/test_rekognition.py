@@ -422,6 +422,10 @@ def test_versions_name_the_backend_so_a_switch_re_analyses(stub: Stubber) -> Non
     assert stale_analyzers(bundled_versions, versions) == tuple(names)
     tighter = {a.name: a.version for a in create_analyzers(quick(labels={"min_confidence": 70}), names)}
     assert stale_analyzers(versions, tighter) == ("labels",)
+    other_model = {
+        a.name: a.version for a in create_analyzers(quick(labels={"classifier": "efficientnet_lite0"}), names)
+    }
+    assert stale_analyzers(versions, other_model) == ()  # a bundled model's setting costs no Rekognition call
 
 
 def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

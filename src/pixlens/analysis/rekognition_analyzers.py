@@ -87,7 +87,9 @@ class RekognitionLabels(_RekognitionAnalyzer):
     def __init__(self, settings: Settings, client: Rekognition | None = None) -> None:
         super().__init__(settings, client)
         self.settings = settings.labels
-        self.version = _version(self.operation, ["GENERAL_LABELS"], self.settings.model_dump())
+        # Only what shapes Rekognition's labels (the classifier and the accurate mode are the bundled models').
+        shape = self.settings.model_dump(exclude={"classifier", "accurate"})
+        self.version = _version(self.operation, ["GENERAL_LABELS"], shape)
 
     def parameters(self) -> dict[str, Any]:
         # MinConfidence and MaxLabels as set; the filters both sent and applied again here, with the bundled
