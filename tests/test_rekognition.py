@@ -18,6 +18,7 @@ from botocore.stub import ANY, Stubber
 from PIL import Image
 
 from conftest import SAMPLES
+from pgserver import fresh_database
 from pixlens.analysis import rekognition, rekognition_image
 from pixlens.analysis.base import create_analyzers
 from pixlens.analysis.rekognition import REKOGNITION_ACTIONS, Rekognition
@@ -438,7 +439,18 @@ def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
         load_settings(tmp_path / "home")
 
 
-def test_the_pipeline_with_rekognition_fills_a_searchable_sqlite_catalog(stub: Stubber, tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    with fresh_database() as url:
+        yield url
+
+
+def test_the_pipeline_with_rekognition_fills_a_searchable_catalog(
+    stub: Stubber, tmp_path: Path, catalog_url: str
+) -> None:
     home = tmp_path / "home"
     store = home / "images"
     store.mkdir(parents=True)
@@ -446,20 +458,24 @@ def test_the_pipeline_with_rekognition_fills_a_searchable_sqlite_catalog(stub: S
         (store / path.name).write_bytes(path.read_bytes())
     (store / "broken.jpg").write_bytes(PHOTO.read_bytes()[:2000])
     settings = {
+        "catalog": catalog_url,
         "analysis": {"backend": "rekognition"},
         "rekognition": {"backoff_seconds": 0.001, "concurrent_calls": 1},
-        "analyzers": ["labels", "moderation", "thumbnail"],
+        "analyzers": ["labels", "moderation", "faces", "properties", "thumbnail"],
         "parallel_analyzers": 1,
     }
     (home / "pixlens.toml").write_text(toml(settings))
     lens = Pixlens(load_settings(home))
+    sent = bytes_of(PHOTO)
     try:
-        stub.add_response("detect_labels", labels_response(), {"Image": bytes_of(PHOTO), "MaxLabels": 10,
+        stub.add_response("detect_labels", labels_response(), {"Image": sent, "MaxLabels": 10,
                           "MinConfidence": 55.0, "Features": ["GENERAL_LABELS"]})  # fmt: skip
         stub.add_client_error("detect_labels", "InvalidImageFormatException", "Request has invalid image format")
-        stub.add_response(
-            "detect_moderation_labels", MODERATION_RESPONSE, {"Image": bytes_of(PHOTO), "MinConfidence": 50.0}
-        )
+        # The refused image costs no further call: its record has failed.
+        stub.add_response("detect_moderation_labels", MODERATION_RESPONSE, {"Image": sent, "MinConfidence": 50.0})
+        stub.add_response("detect_faces", FACES_RESPONSE, {"Image": sent, "Attributes": ["DEFAULT"]})
+        stub.add_response("detect_labels", PROPERTIES_RESPONSE, {"Image": sent, "Features": ["IMAGE_PROPERTIES"],
+                          "Settings": {"ImageProperties": {"MaxDominantColors": 5}}})  # fmt: skip
         keys = [PHOTO.name, PNG.name, "broken.jpg"]
         results = {r.key: r for r in lens.pipeline.process([Job(key) for key in keys])}
         assert results[PHOTO.name].outcome is Outcome.ANALYZED
@@ -470,9 +486,10 @@ def test_the_pipeline_with_rekognition_fills_a_searchable_sqlite_catalog(stub: S
         record = lens.catalog.get(PHOTO.name)
         assert record is not None and record.Status is Status.ANALYZED and record.Thumbnail
         assert record.AnalyzerVersions["labels"].startswith("rekognition:DetectLabels")
+        assert len(record.FaceDetails) == 1 and not record.FaceEmbeddings  # a face, no person
         assert lens.catalog.get(PNG.name).Status is Status.FAILED  # type: ignore[union-attr]
         for query in ("Gazebo", "gazebo", "Outdoors", "giraffe AND gazebo", "building AND NOT dog", "mammal",
-                      "category:travel"):  # fmt: skip
+                      "category:travel", "category:animals", "faces", "color:green"):  # fmt: skip
             assert [hit.key for hit in lens.search(query).hits] == [PHOTO.name], query
     finally:
         lens.close()
