@@ -30,6 +30,7 @@ from pixlens.analysis.rekognition_analyzers import (
     RekognitionText,
 )
 from pixlens.config import Settings, load_settings
+from pixlens.errors import ConfigError
 from pixlens.imageio import DecodedImage, DecodeLimits, decode
 from pixlens.pipeline import Job, Outcome
 from pixlens.record import Status
@@ -243,6 +244,20 @@ def test_label_filters_keep_the_bundled_meaning_a_parent_name_takes_its_children
     gazebo = fields["Labels"][0]
     assert [label.Name for label in fields["Labels"]] == ["Gazebo"]
     assert [a.Name for a in gazebo.Aliases] == ["Pavilion"]
+
+
+def test_a_filter_rekognition_would_refuse_is_a_settings_error() -> None:
+    with pytest.raises(ConfigError, match="at most 50 characters"):
+        create_analyzers(quick(labels={"exclude_labels": ["x" * 51]}), ["labels"])
+
+
+def test_no_region_is_a_settings_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setattr(Rekognition, "_shared", {})
+    with pytest.raises(ConfigError, match=r"needs a region: set rekognition\.region"):
+        create_analyzers(quick(), ["text"])
 
 
 def test_image_properties_map_onto_colours_and_quality(stub: Stubber) -> None:
@@ -471,11 +486,14 @@ def test_the_pipeline_with_rekognition_fills_a_searchable_catalog(
         stub.add_response("detect_labels", labels_response(), {"Image": sent, "MaxLabels": 10,
                           "MinConfidence": 55.0, "Features": ["GENERAL_LABELS"]})  # fmt: skip
         stub.add_client_error("detect_labels", "InvalidImageFormatException", "Request has invalid image format")
-        # The refused image costs no further call: its record has failed.
-        stub.add_response("detect_moderation_labels", MODERATION_RESPONSE, {"Image": sent, "MinConfidence": 50.0})
-        stub.add_response("detect_faces", FACES_RESPONSE, {"Image": sent, "Attributes": ["DEFAULT"]})
-        stub.add_response("detect_labels", PROPERTIES_RESPONSE, {"Image": sent, "Features": ["IMAGE_PROPERTIES"],
-                          "Settings": {"ImageProperties": {"MaxDominantColors": 5}}})  # fmt: skip
+        # The other analysers still run on the refused image (a record never depends on the schedule); it stays failed.
+        for response in (MODERATION_RESPONSE, {"ModerationLabels": []}):
+            stub.add_response("detect_moderation_labels", response, {"Image": ANY, "MinConfidence": 50.0})
+        for response in (FACES_RESPONSE, {"FaceDetails": []}):
+            stub.add_response("detect_faces", response, {"Image": ANY, "Attributes": ["DEFAULT"]})
+        for _ in range(2):
+            stub.add_response("detect_labels", PROPERTIES_RESPONSE, {"Image": ANY, "Features": ["IMAGE_PROPERTIES"],
+                              "Settings": {"ImageProperties": {"MaxDominantColors": 5}}})  # fmt: skip
         keys = [PHOTO.name, PNG.name, "broken.jpg"]
         results = {r.key: r for r in lens.pipeline.process([Job(key) for key in keys])}
         assert results[PHOTO.name].outcome is Outcome.ANALYZED

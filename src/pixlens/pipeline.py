@@ -237,11 +237,7 @@ class Pipeline:
 
     def _run_one(self, analyzer: Analyzer, todo: list[Prepared], lock: threading.Lock) -> None:
         with lock:
-            items = [
-                item
-                for item in todo
-                if analyzer.name in item.inputs and item.outcome is None and not self._gated(analyzer, item)
-            ]
+            items = [item for item in todo if analyzer.name in item.inputs and not self._gated(analyzer, item)]
             inputs = [self._focused(analyzer, item) for item in items]
         if not items:
             return

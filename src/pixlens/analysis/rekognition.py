@@ -22,10 +22,10 @@ from typing import Any, ClassVar, Final
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, NoRegionError
 
 from pixlens.config import RekognitionSettings
-from pixlens.errors import PixlensError
+from pixlens.errors import ConfigError, PixlensError
 
 # The operations (boto3 method name -> IAM action): everything this backend asks of AWS.
 OPERATIONS: Final = {
@@ -64,12 +64,14 @@ def make_client(options: RekognitionSettings) -> Any:
         read_timeout=options.read_timeout,
         retries={"total_max_attempts": 1, "mode": "standard"},  # retried here, with our bound
     )
-    return boto3.client(
-        "rekognition",
-        region_name=options.region or None,
-        endpoint_url=options.endpoint_url or None,
-        config=config,
-    )
+    try:
+        return boto3.client(
+            "rekognition", region_name=options.region or None, endpoint_url=options.endpoint_url or None, config=config
+        )
+    except NoRegionError as exc:
+        raise ConfigError(
+            "Amazon Rekognition needs a region: set rekognition.region (PIXLENS_REKOGNITION__REGION) or AWS_REGION"
+        ) from exc
 
 
 class Rekognition:

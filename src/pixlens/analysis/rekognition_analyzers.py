@@ -85,8 +85,9 @@ class RekognitionLabels(_RekognitionAnalyzer):
     operation = "detect_labels"
 
     def __init__(self, settings: Settings, client: Rekognition | None = None) -> None:
-        super().__init__(settings, client)
         self.settings = settings.labels
+        self.filters = mapping.label_settings(self.settings)  # checked now: a bad filter is a setting's fault
+        super().__init__(settings, client)
         # Only what shapes Rekognition's labels (the classifier and the accurate mode are the bundled models').
         shape = self.settings.model_dump(exclude={"classifier", "accurate"})
         self.version = _version(self.operation, ["GENERAL_LABELS"], shape)
@@ -98,7 +99,7 @@ class RekognitionLabels(_RekognitionAnalyzer):
             "MaxLabels": self.settings.max_labels,
             "MinConfidence": self.settings.min_confidence,
             "Features": ["GENERAL_LABELS"],
-            **({"Settings": settings} if (settings := mapping.label_settings(self.settings)) else {}),
+            **({"Settings": self.filters} if self.filters else {}),
         }
 
     def fields_of(self, response: dict[str, Any], item: Prepared) -> dict[str, Any]:

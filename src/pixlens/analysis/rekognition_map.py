@@ -23,9 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pixlens.config import LabelSettings
+from pixlens.errors import ConfigError
 from pixlens.record import BoundingBox, Instance, Label, NameRef
 
 Response = dict[str, Any]
+FILTERS_MAX = 100  # names per DetectLabels filter list (its API reference)
+FILTER_NAME_MAX = 50  # characters per name
 
 
 # -- DetectLabels ---------------------------------------------------------------------------------------------------
@@ -38,6 +41,13 @@ def label_settings(labels: LabelSettings) -> dict[str, Any]:
         "LabelCategoryExclusionFilters": labels.exclude_categories,
     }
     general = {key: list(values) for key, values in filters.items() if values}
+    for key, values in general.items():
+        too_long = [value for value in values if len(value) > FILTER_NAME_MAX]
+        if len(values) > FILTERS_MAX or too_long:
+            raise ConfigError(
+                f"Rekognition's {key} take at most {FILTERS_MAX} names of at most {FILTER_NAME_MAX} characters"
+                + (f" ({too_long[0]!r} is longer)" if too_long else f" ({len(values)} given)")
+            )
     return {"GeneralLabels": general} if general else {}
 
 
