@@ -416,6 +416,16 @@ def test_a_refusal_fails_only_that_image(stub: Stubber, code: str, reason: str) 
     assert second["Labels"][0].Name == "Giraffe"
 
 
+def test_calls_on_a_batch_run_several_at_once(stub: Stubber) -> None:
+    (analyzer,) = create_analyzers(quick(rekognition={"concurrent_calls": 3}), ["text"])
+    for _ in range(3):
+        stub.add_response(
+            "detect_text", TEXT_RESPONSE, {"Image": ANY, "Filters": {"WordFilter": {"MinConfidence": 50.0}}}
+        )
+    found = analyzer.analyze([analyzer.prepare(decoded(path)) for path in (PHOTO, PNG, PHOTO)])
+    assert [fields["TextDetections"][0]["DetectedText"] for fields in found] == ["OPEN 24 HOURS"] * 3
+
+
 def test_every_aws_call_is_listed() -> None:
     assert REKOGNITION_ACTIONS == (
         "rekognition:DetectLabels",
