@@ -43,6 +43,25 @@ This page is generated from `src/pixlens/config.py` by `scripts/gen_config_docs.
 
 
 FOOTER = """
+## Analysis backend (`analysis`, `rekognition`)
+
+`analysis.backend = "bundled"` (the default) analyses with the models inside pixlens; `"rekognition"` fills the
+labels, text, faces, moderation and properties from Amazon Rekognition instead (DetectLabels, DetectText,
+DetectFaces, DetectModerationLabels), into the same record, so search, the API and the web page work the same.
+The `labels`, `text`, `faces`, `moderation` and `properties` settings apply to either backend (MinConfidence,
+MaxLabels, the label and category filters, the faces' and moderation's thresholds, the number of colours); the
+`rekognition` settings say where and how Rekognition is called. Credentials come from the usual AWS chain, never
+from settings. What differs (vocabulary, people, speed, cost per 1,000 images) is in docs/BACKENDS.md.
+
+```toml
+[analysis]
+backend = "rekognition"
+
+[rekognition]
+region = "eu-west-1"
+face_attributes = ["DEFAULT", "AGE_RANGE"]
+```
+
 ## Webhooks (`hooks`)
 
 Saved searches (`pixlens hooks add NAME QUERY URL [--secret S]`) POST each newly analysed image they match to their

@@ -126,6 +126,67 @@ class S3Settings(Section):
     list_page_size: int = Field(1000, ge=1, le=1000, description="Keys asked per ListObjectsV2 page.")
 
 
+class AnalysisSettings(Section):
+    """Which engine fills the labels, text, faces, moderation and properties of a record."""
+
+    backend: Literal["bundled", "rekognition"] = Field(
+        "bundled",
+        description="bundled: the models inside pixlens (no per-image fee, offline); rekognition: Amazon Rekognition "
+        "(see rekognition; paid per image, needs AWS credentials). Embedding and thumbnails stay bundled.",
+    )
+
+
+FaceAttribute = Literal[
+    "DEFAULT",
+    "ALL",
+    "AGE_RANGE",
+    "BEARD",
+    "EMOTIONS",
+    "EYE_DIRECTION",
+    "EYEGLASSES",
+    "EYES_OPEN",
+    "GENDER",
+    "MOUTH_OPEN",
+    "MUSTACHE",
+    "FACE_OCCLUDED",
+    "SMILE",
+    "SUNGLASSES",
+]
+
+
+class RekognitionSettings(Section):
+    """Amazon Rekognition as the analysis backend (``analysis.backend = "rekognition"``). Credentials are never
+    settings: they come from the usual chain (environment, profile, the Lambda function's role)."""
+
+    region: str = Field("", description="Region of the Rekognition endpoint; empty: the chain's (AWS_REGION, profile).")
+    endpoint_url: str = Field("", description="Endpoint URL; empty: AWS's (or AWS_ENDPOINT_URL).")
+    face_attributes: list[FaceAttribute] = Field(
+        default_factory=lambda: list[FaceAttribute](["DEFAULT"]),
+        description="DetectFaces Attributes: DEFAULT (box, confidence, pose, quality, landmarks), ALL, or a list "
+        "such as AGE_RANGE, GENDER, EMOTIONS.",
+    )
+    s3_objects: bool = Field(
+        True,
+        description="On an s3:// store, let Rekognition read a JPEG or PNG of up to 15 MB from the bucket itself "
+        "(S3Object) instead of sending its bytes.",
+    )
+    max_side: int = Field(
+        4096, ge=80, le=10_000, description="Longer side (pixels) of an image re-encoded to send as bytes."
+    )
+    concurrent_calls: int = Field(
+        4, ge=1, le=64, description="Calls in flight at once per analyser on a batch (they wait on the network)."
+    )
+    max_attempts: int = Field(
+        8, ge=1, le=30, description="Attempts per call while Rekognition throttles (the first and its retries)."
+    )
+    backoff_seconds: float = Field(
+        0.5, gt=0, le=60, description="First wait after a throttled call; doubled each time, with full jitter."
+    )
+    backoff_max_seconds: float = Field(20.0, gt=0, le=600, description="Longest wait between two attempts of a call.")
+    connect_timeout: float = Field(5.0, gt=0, le=300, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for an answer.")
+
+
 class EmbeddingSettings(Section):
     """The image embedding behind "more like this" and near-duplicates."""
 
@@ -269,6 +330,8 @@ class Settings(BaseSettings):
         600.0, ge=0, description="While watching, reconcile every this many seconds (0: only at start)."
     )
     cascade: bool = Field(True, description="Let cheap signals skip expensive work (no text regions: no OCR...).")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    rekognition: RekognitionSettings = Field(default_factory=RekognitionSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
     text: TextSettings = Field(default_factory=TextSettings)

@@ -39,13 +39,16 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile
 
 from pixlens.errors import DecodeError
+
+if TYPE_CHECKING:
+    from pixlens.store.base import BucketObject
 
 __all__ = ["DecodeLimits", "DecodedImage", "decode", "sniff_content_type"]
 
@@ -85,6 +88,12 @@ class DecodedImage:
     sha256: str | None = None
     """The SHA-256 of the file's bytes when the caller knows it (the pipeline does): for what is named after
     the file's content."""
+    data: bytes | None = None
+    """The file's bytes as read, when the caller keeps them (the pipeline does): for analysers that send the file
+    itself to a service (Rekognition) rather than pixels."""
+    origin: BucketObject | None = None
+    """Where the file lies in an S3 bucket, when it does (the pipeline says so for an S3 store): a service that
+    reads the bucket itself is given that instead of the bytes."""
 
 
 # ----------------------------------------------------------------------------------------------------

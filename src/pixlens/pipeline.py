@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pixlens.analysis.base import Analyzer
+from pixlens.analysis.base import FAILED, Analyzer
 from pixlens.catalog.base import Catalog
 from pixlens.errors import DecodeError, PixlensError, StoreError
 from pixlens.imageio import DecodeLimits, decode
 from pixlens.record import ImageRecord, Status, utc_now
-from pixlens.store.base import ObjectStore
+from pixlens.store.base import BucketObject, ObjectStore
 from pixlens.when_where import locate
 from pixlens.work import analysed_content, analyzers_to_run
 
@@ -115,7 +115,9 @@ class Pipeline:
             if old is not None and analysed_content(old, record.ContentSha256):
                 # Only some analysers re-run: the others' fields (even of analysers not run today) stay.
                 record = self._carry_over(old, record)
-            image = dataclasses.replace(decode(data, self.limits), sha256=record.ContentSha256)
+            image = dataclasses.replace(
+                decode(data, self.limits), sha256=record.ContentSha256, data=data, origin=self._origin(job.key)
+            )
             del data
             record.ContentType = image.content_type
             record.Width, record.Height = image.width, image.height
@@ -132,6 +134,11 @@ class Pipeline:
             log.exception("unexpected error preparing %s", job.key)
             return self._failed(job, record, f"unexpected error: {type(exc).__name__}: {exc}", old)
         return Prepared(job, record, inputs=inputs, previous=old)
+
+    def _origin(self, key: str) -> BucketObject | None:
+        """Where the object lies in a bucket, if the store keeps it in one (for services that read it there)."""
+        locate = getattr(self.store, "bucket_object", None)
+        return locate(key) if locate is not None else None
 
     def _wanted(self, job: Job, record: ImageRecord, old: ImageRecord | None) -> list[Analyzer]:
         """The analysers to run (``pixlens.work`` decides): none for content already analysed by these versions (a
@@ -247,6 +254,10 @@ class Pipeline:
             self.on_timing(analyzer.name, time.perf_counter() - started, len(items))
         with lock:
             for item, values in zip(items, fields, strict=True):
+                if FAILED in values:  # this image alone failed (a service refused it): the others go on
+                    self._mark_failed(item.record, f"{analyzer.name} analyser failed: {values[FAILED]}")
+                    item.outcome = Outcome.FAILED
+                    continue
                 _apply(item.record, analyzer, values)
                 item.shared.update(values.get("Shared", {}))
 

@@ -115,7 +115,9 @@ class Searcher:
         self.unsafe_from = unsafe_from
         self.hide_unsafe = hide_unsafe
         self._catalog_labels = {name.casefold(): name for name in (catalog_labels or [])}
-        self._categories = {category.casefold(): category for category in taxonomy.categories}
+        # The taxonomy's categories, and those the catalog holds that it lacks (Rekognition's own, say).
+        held = [entry.removeprefix(facets.CATEGORY) for entry in catalog.entries(facets.CATEGORY)]
+        self._categories = {category.casefold(): category for category in (*held, *taxonomy.categories)}
         self._when_where = when_where.Resolver(catalog.entries)
         self._understood = functools.lru_cache(maxsize=256)(self._understand)
 

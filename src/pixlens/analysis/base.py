@@ -26,6 +26,7 @@ class Analyzer(Protocol):
     # The record fields it sets: cleared and set anew whenever it runs (alone, on re-analysis, or with others).
     # It may also return "Skipped" entries ("<name>.<step>": reason), which are merged, not replaced.
     # And "Shared" entries (key: value): intermediate results that later analysers' ``focus`` may use (not stored).
+    # Or, for an image it could not analyse, only "Failed": the reason (that record fails; the batch goes on).
     fields: tuple[str, ...]
 
     def prepare(self, image: DecodedImage) -> Any:
@@ -33,6 +34,10 @@ class Analyzer(Protocol):
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
         """Record fields for each prepared image, in order."""
+
+
+# What ``analyze`` returns for an image it could not analyse, with the reason: that record fails, the batch goes on.
+FAILED = "Failed"
 
 
 class After(Protocol):
@@ -71,13 +76,22 @@ def register_analyzer(name: str, factory: AnalyzerFactory) -> None:
 
 
 def create_analyzers(settings: Settings, names: Sequence[str] | None = None) -> list[Analyzer]:
-    """The analysers named (default: the settings' ``analyzers``), in that order."""
+    """The analysers named (default: the settings' ``analyzers``), in that order, from the backend the settings
+    choose (``analysis.backend``): a built-in that the backend provides is the backend's."""
     names = list(settings.analyzers if names is None else names)
     _register_builtins()
     unknown = [name for name in names if name not in _REGISTRY]
     if unknown:
         raise ConfigError(f"unknown analyser {', '.join(unknown)} (known: {', '.join(sorted(_REGISTRY))})")
-    return [_REGISTRY[name](settings) for name in names]
+    backend = BACKENDS.get(settings.analysis.backend, {})
+    return [_factory(name, backend)(settings) for name in names]
+
+
+def _factory(name: str, backend: Mapping[str, str]) -> AnalyzerFactory:
+    """The backend's analyser for a built-in name, unless a plug-in registered its own under that name."""
+    if name in backend and _REGISTRY[name] is _BUILTIN_FACTORIES.get(name):
+        return _lazy(backend[name])
+    return _REGISTRY[name]
 
 
 # Built-in analysers: name -> "module:Class", imported on first use (a search never imports a model).
@@ -92,10 +106,21 @@ BUILTINS = {
 }
 
 
+# Other backends: the built-in names they fill themselves (the others stay the bundled ones).
+BACKENDS = {
+    "rekognition": {
+        name: f"pixlens.analysis.rekognition_analyzers:Rekognition{name.capitalize()}"
+        for name in ("labels", "text", "faces", "moderation", "properties")
+    },
+}
+_BUILTIN_FACTORIES: dict[str, AnalyzerFactory] = {}
+
+
 def _register_builtins() -> None:
     for name, target in BUILTINS.items():
         if name not in _REGISTRY:
-            register_analyzer(name, _lazy(target))
+            _BUILTIN_FACTORIES[name] = _lazy(target)
+            register_analyzer(name, _BUILTIN_FACTORIES[name])
 
 
 def _lazy(target: str) -> AnalyzerFactory:

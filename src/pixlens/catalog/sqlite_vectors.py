@@ -195,7 +195,9 @@ class Vectors:
         placement = place_faces(
             lambda: self.people(conn), [(person_id, _vector(blob)) for person_id, blob in old], record.FaceEmbeddings
         )
-        confidences = [float(face.get("Confidence", 0.0)) for face in record.FaceDetails]
+        # Faces without embeddings (Rekognition's DetectFaces gives none) are kept in the record but join no person.
+        placed = record.FaceDetails if record.FaceEmbeddings else []
+        confidences = [float(face.get("Confidence", 0.0)) for face in placed]
         if not placement.kept:
             if old:
                 conn.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
@@ -209,7 +211,7 @@ class Vectors:
                 ],
             )
             self._save_people(conn, placement.changed)
-        for face, person_id in zip(record.FaceDetails, placement.person_ids, strict=True):
+        for face, person_id in zip(placed, placement.person_ids, strict=True):
             face["PersonId"] = person_id
         return person_entries(placement.person_ids, confidences)
 

@@ -35,6 +35,16 @@ class ObjectInfo:
     etag: str
 
 
+@dataclass(frozen=True)
+class BucketObject:
+    """Where an object lies in an S3 bucket: what a service that reads the bucket itself (Rekognition's S3Object)
+    is given instead of the bytes. A store that has its objects in a bucket says so by a ``bucket_object(key)``
+    method (optional: a folder has none)."""
+
+    bucket: str
+    name: str
+
+
 class ObjectStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every image in the store (by name, or by content where the name says nothing), sorted by key."""

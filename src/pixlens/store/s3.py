@@ -34,7 +34,7 @@ from botocore.exceptions import (
 )
 
 from pixlens.errors import DecodeError, ObjectExistsError, StoreError, StoreMissingError
-from pixlens.store.base import ObjectInfo, is_image_key
+from pixlens.store.base import BucketObject, ObjectInfo, is_image_key
 from pixlens.store.names import printable
 from pixlens.store.urls import S3_SCHEME, parse_bucket_url
 
@@ -78,6 +78,9 @@ class S3Store:
         if not key or "\0" in key or any(part in ("..", ".", "") for part in parts):
             raise StoreError(f"invalid key {printable(key)!r}: keys are relative paths without '..'")
         return self.root + key
+
+    def bucket_object(self, key: str) -> BucketObject:
+        return BucketObject(self.bucket, self.object_key(key))
 
     def key_for(self, path: Path) -> str | None:
         return None  # no local file is inside a bucket: ingest copies every file in
