@@ -356,6 +356,35 @@ def test_a_duplicate_event_is_analysed_once_and_an_older_one_changes_nothing(fun
     assert function.analyses() - before == 2
 
 
+def test_an_object_changed_while_it_was_analysed_is_analysed_again(function: Function) -> None:
+    name, gone = "race/cat.png", "race/deleted.png"
+    function.put(name, "chelsea.png")
+    function.put(gone, "coffee.png")
+    timing = function.app.pipeline.on_timing
+    assert timing is not None
+    changes = [lambda: function.put(name, "camera.png"), lambda: function.delete(gone)]
+
+    def meanwhile(analyser: str, seconds: float, images: int) -> None:
+        timing(analyser, seconds, images)
+        if changes:  # after the models ran on the first versions, before their records are written
+            for change in changes:
+                change()
+            changes.clear()
+
+    function.app.pipeline.on_timing = meanwhile
+    before = function.analyses()
+    try:
+        event = s3_event(s3_record(function.bucket, f"{PREFIX}/{name}"), s3_record(function.bucket, f"{PREFIX}/{gone}"))
+        assert handler(event, Context()) == {"outcomes": {"analyzed": 1, "forgotten": 1}}
+    finally:
+        function.app.pipeline.on_timing = timing
+    record = function.lens.catalog.get(name)
+    camera = hashlib.sha256((SAMPLES / "camera.png").read_bytes()).hexdigest()
+    assert record is not None and record.ContentSha256 == camera and record.Status is Status.ANALYZED
+    assert function.lens.catalog.get(gone) is None
+    assert function.analyses() - before == 3  # both first versions, then the newer one
+
+
 def test_images_that_cannot_be_analysed_become_failed_records(function: Function, tmp_path: Path) -> None:
     function.put("bad/notes.jpg", data=b"shopping list: milk, eggs\n")
     function.put("bad/huge.png", data=make_bomb_png_header(tmp_path).read_bytes())
