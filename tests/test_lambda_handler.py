@@ -11,6 +11,8 @@ import itertools
 import json
 import logging
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -441,6 +443,19 @@ def test_malformed_direct_invocations_raise(function: Function) -> None:
     with pytest.raises(EventNotDoneError, match=r"record 1: no s3\.bucket\.name, s3\.object\.key"):
         handler(event, Context())
     assert function.status("direct/ok.jpg") is Status.ANALYZED  # the readable record was applied
+
+
+def test_in_lambda_the_module_loads_everything_before_the_first_event(function: Function, tmp_path: Path) -> None:
+    code = (
+        "import json, pixlens.aws.lambda_handler as m; "
+        "print(json.dumps({'built': m._app is not None, 'models': m._app.pipeline.versions if m._app else {}}))"
+    )
+    env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "pixlens-test", "PIXLENS_HOME": str(tmp_path / "container")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["built"] and list(loaded["models"]) == ["labels"]
+    assert "the catalog is a SQLite file in" in done.stderr  # one per container: said at start
 
 
 def test_the_home_is_under_tmp_and_the_store_must_be_a_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
