@@ -269,6 +269,18 @@ class CelerySettings(Section):
     )
 
 
+class LambdaSettings(Section):
+    """The AWS Lambda function (``pixlens.aws.lambda_handler.handler``)."""
+
+    safety_margin_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=900,
+        description="No new batch of images is started once less than this, plus the time a batch is expected to "
+        "take, remains before the function's deadline; what is left is reported unfinished and delivered again.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything pixlens can be told. See docs/CONFIGURATION.md."""
 
@@ -344,6 +356,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     hooks: HookSettings = Field(default_factory=HookSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    aws_lambda: LambdaSettings = Field(default_factory=LambdaSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,10 +1,8 @@
-"""Bucket events: S3-format event notifications (and SeaweedFS filer notifications) -> analyse or forget.
+"""Bucket events: S3-format event notifications (and EventBridge events, SeaweedFS filer notifications) -> analyse
+or forget.
 
-An S3 notification (AWS S3, MinIO, Ceph RGW, Garage; forwarded by SNS, SQS or a Lambda) carries ``Records``, each
-with an ``eventName`` (``ObjectCreated:Put``, ``s3:ObjectRemoved:Delete``...), the bucket's name and the object's
-key, URL-encoded with ``+`` for a space. SNS wraps it in ``{"Type": "Notification", "Message": "<json>"}``: it is
-unwrapped (its signature is not checked: whoever may call the endpoint may send events). A SeaweedFS filer's
-webhook sends ``{"key": "/buckets/<bucket>/<name>", "event_type": "create|update|delete|rename", "message": ...}``.
+What a notification names is read by :mod:`pixlens.events.notices` (S3 records, SNS envelopes, EventBridge events,
+S3's test message, a SeaweedFS filer's webhook); this module applies it to a bucket store's catalog.
 
 An event is a hint, never the truth: each object it names is looked at again (a HEAD), and what the bucket holds
 now decides, through :func:`pixlens.work.needs_work` as for every other caller. So a replayed, duplicated or
@@ -17,45 +15,47 @@ still applied.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
-from urllib.parse import unquote_plus
 
 from pixlens.catalog.base import Catalog
-from pixlens.errors import PixlensError, StoreError, StoreMissingError
+from pixlens.errors import StoreError, StoreMissingError
+from pixlens.events.notices import (
+    BUCKETS_FOLDER,
+    CREATED,
+    REMOVED,
+    EventError,
+    Ignored,
+    Notice,
+    parse_notification,
+    parse_text,
+)
 from pixlens.pipeline import Job
 from pixlens.store.base import ObjectStore, is_image_key
 from pixlens.store.names import printable
 from pixlens.work import Reason, needs_work
 
+__all__ = [
+    "CREATED",
+    "REMOVED",
+    "Action",
+    "BucketEvents",
+    "Decision",
+    "EventError",
+    "EventsReport",
+    "Ignored",
+    "Notice",
+    "bucket_of",
+    "parse_notification",
+    "parse_text",
+]
+
 log = logging.getLogger(__name__)
 
-CREATED = "created"
-REMOVED = "removed"
-FILER_KINDS = {"create": CREATED, "update": CREATED, "delete": REMOVED}
-BUCKETS_FOLDER = "/buckets"  # where a SeaweedFS filer keeps its buckets (filer.options.buckets_folder)
-
-
-class EventError(PixlensError):
-    """A body that is no bucket notification at all (not JSON, no ``Records``, an SNS message that is not one)."""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One object an event names: its full name in ``bucket`` (decoded), and whether it was created or removed."""
-
-    bucket: str
-    name: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class Ignored:
-    key: str
-    reason: str
+KEPT_REASON = "removed, but the bucket still has it: kept"
 
 
 @dataclass
@@ -89,133 +89,23 @@ class EventsReport:
         }
 
 
-@dataclass
-class _Parsed:
-    notices: list[Notice] = field(default_factory=list)
-    ignored: list[Ignored] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+class Action(StrEnum):
+    """What looking at one object decided."""
+
+    QUEUED = "queued"  # it needs analysis: ``job`` is to run (marked pending first, or found pending)
+    FORGOTTEN = "forgotten"  # gone from the bucket: taken out of the catalog
+    UNCHANGED = "unchanged"  # the catalog holds what the bucket holds (or a job for it is queued already)
+    ABSENT = "absent"  # neither the bucket nor the catalog has it: nothing to do
+    KEPT = "kept"  # only "removed" events named it, but the bucket still has it
+    ERROR = "error"  # it could not be looked at, or could not be forgotten (``reason``)
 
 
-def parse_text(text: str | bytes) -> Any:
-    """A notification as JSON text; a JSON string holding JSON (``jq -c .Body`` of an SQS message) is read again.
-    EventError when it is not JSON."""
-    try:
-        body = json.loads(text)
-        if isinstance(body, str):
-            body = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventError(f"not JSON: {exc}") from None
-    return body
-
-
-def parse_notification(body: Any, buckets_folder: str = BUCKETS_FOLDER) -> _Parsed:
-    """The objects a notification names; EventError when the body is no notification at all."""
-    if not isinstance(body, dict):
-        raise EventError(f"a notification is a JSON object, not {type(body).__name__}")
-    if body.get("Type") == "SubscriptionConfirmation":
-        raise EventError(
-            "an SNS subscription confirmation: confirm the subscription by opening its SubscribeURL (pixlens does "
-            "not confirm subscriptions itself)"
-        )
-    if body.get("Type") == "Notification" and "Message" in body:  # SNS (its signature is not checked)
-        message = body["Message"]
-        if not isinstance(message, str):
-            raise EventError("an SNS notification whose Message is not a string")
-        return parse_notification(parse_text(message), buckets_folder)
-    parsed = _Parsed()
-    if "Records" in body:
-        records = body["Records"]
-        if not isinstance(records, list):
-            raise EventError("Records is not a list")
-        for index, record in enumerate(records):
-            _s3_record(index, record, parsed)
-        return parsed
-    if "event_type" in body and "key" in body:
-        _filer_notification(body, parsed, buckets_folder)
-        return parsed
-    if str(body.get("Event", "")).endswith("TestEvent"):  # AWS S3's test message when a notification is set up
-        return parsed
-    raise EventError(
-        "not a bucket notification: expected S3 event records ({'Records': [...]}), an SNS envelope "
-        "({'Type': 'Notification', 'Message': ...}) or a SeaweedFS filer notification ({'key', 'event_type'})"
-    )
-
-
-def _kind_of(event_name: str) -> str | None:
-    name = event_name.removeprefix("s3:")
-    if name.startswith("ObjectCreated:"):
-        return CREATED
-    if name.startswith("ObjectRemoved:"):
-        return REMOVED
-    return None
-
-
-def _s3_record(index: int, record: Any, parsed: _Parsed) -> None:
-    where = f"record {index}"
-    if not isinstance(record, dict):
-        parsed.errors.append(f"{where}: not a JSON object")
-        return
-    event_name = record.get("eventName")
-    s3 = record.get("s3")
-    bucket = s3.get("bucket") if isinstance(s3, dict) else None
-    found = s3.get("object") if isinstance(s3, dict) else None
-    bucket_name = bucket.get("name") if isinstance(bucket, dict) else None
-    raw_key = found.get("key") if isinstance(found, dict) else None
-    missing = [
-        name
-        for name, value in (("eventName", event_name), ("s3.bucket.name", bucket_name), ("s3.object.key", raw_key))
-        if not isinstance(value, str) or not value
-    ]
-    if missing:
-        parsed.errors.append(f"{where}: no {', '.join(missing)} (or not a string)")
-        return
-    assert isinstance(event_name, str) and isinstance(bucket_name, str) and isinstance(raw_key, str)
-    try:
-        name = unquote_plus(raw_key, errors="strict")
-    except UnicodeDecodeError:
-        parsed.errors.append(f"{where}: the key {raw_key!r} is not URL-encoded UTF-8")
-        return
-    kind = _kind_of(event_name)
-    if kind is None:
-        parsed.ignored.append(Ignored(name, f"{event_name} is not followed (only ObjectCreated:* and ObjectRemoved:*)"))
-        return
-    parsed.notices.append(Notice(bucket_name, name, kind))
-
-
-def _filer_notification(body: Mapping[str, Any], parsed: _Parsed, buckets_folder: str) -> None:
-    path, event_type, message = body.get("key"), body.get("event_type"), body.get("message")
-    if not isinstance(path, str) or not isinstance(event_type, str):
-        parsed.errors.append("filer notification: key and event_type must be strings")
-        return
-    message = message if isinstance(message, dict) else {}
-    entries = [entry for entry in (message.get("old_entry"), message.get("new_entry")) if isinstance(entry, dict)]
-    if any(entry.get("is_directory") for entry in entries):
-        parsed.ignored.append(Ignored(path, "a folder"))
-        return
-    changes: list[tuple[str, str]] = []
-    if event_type == "rename":
-        new_entry = message.get("new_entry")
-        new_parent = message.get("new_parent_path")
-        changes.append((path, REMOVED))
-        if isinstance(new_entry, dict) and isinstance(new_parent, str) and isinstance(new_entry.get("name"), str):
-            changes.append((f"{new_parent.rstrip('/')}/{new_entry['name']}", CREATED))
-        else:
-            parsed.errors.append(f"filer notification: a rename of {path!r} without new_parent_path and new_entry")
-    elif event_type in FILER_KINDS:
-        changes.append((path, FILER_KINDS[event_type]))
-    else:
-        parsed.ignored.append(Ignored(path, f"filer event {event_type!r} is not followed"))
-        return
-    root = buckets_folder.rstrip("/") + "/"
-    for full_path, kind in changes:
-        if not full_path.startswith(root):
-            parsed.ignored.append(Ignored(full_path, f"not in a bucket (outside {root})"))
-            continue
-        bucket, _, name = full_path[len(root) :].partition("/")
-        if not bucket or not name:
-            parsed.ignored.append(Ignored(full_path, "a bucket, not an object"))
-            continue
-        parsed.notices.append(Notice(bucket, name, kind))
+@dataclass(frozen=True)
+class Decision:
+    key: str
+    action: Action
+    job: Job | None = None
+    reason: str = ""
 
 
 class BucketEvents:
@@ -252,42 +142,49 @@ class BucketEvents:
         report = EventsReport(ignored=list(parsed.ignored), errors=list(parsed.errors))
         kinds: dict[str, set[str]] = {}
         for notice in parsed.notices:
-            key = self._key_of(notice, report)
-            if key is not None:
+            key = self.key_of(notice)
+            if isinstance(key, Ignored):
+                report.ignored.append(key)
+            else:
                 kinds.setdefault(key, set()).add(notice.kind)
-        self._act(kinds, report)
+        for decision in self.decide(kinds).values():
+            _report(decision, report)
         for item in report.ignored:
             log.info("bucket event ignored: %s: %s", printable(item.key), item.reason)
         for error in report.errors:
             log.warning("bucket event not applied: %s", error)
         return report
 
-    def _key_of(self, notice: Notice, report: EventsReport) -> str | None:
-        """The store's key for a notice's object, or None (ignored, with the reason in the report)."""
+    def key_of(self, notice: Notice) -> str | Ignored:
+        """The store's key for a notice's object, or why it is not followed (another bucket, outside the prefix:
+        refused; not an image name: ignored)."""
         if notice.bucket != self.bucket:
-            reason = f"bucket {notice.bucket!r} is not the store's ({self.bucket!r})"
-            report.ignored.append(Ignored(notice.name, reason))
-            return None
+            return Ignored(notice.name, f"bucket {notice.bucket!r} is not the store's ({self.bucket!r})", refused=True)
         if not notice.name.startswith(self.root):
-            report.ignored.append(Ignored(notice.name, f"outside the store's prefix {self.root!r}"))
-            return None
+            return Ignored(notice.name, f"outside the store's prefix {self.root!r}", refused=True)
         key = notice.name[len(self.root) :]
         if "\0" in key or not is_image_key(key):
-            report.ignored.append(Ignored(notice.name, "not an image name (or a hidden one, or a folder)"))
-            return None
+            return Ignored(notice.name, "not an image name (or a hidden one, or a folder)")
         return key
 
-    def _act(self, kinds: Mapping[str, set[str]], report: EventsReport) -> None:
-        """What each key's object is now decides, whatever the events said."""
+    def decide(self, kinds: Mapping[str, set[str]], take_pending: bool = False) -> dict[str, Decision]:
+        """What each key's object is now decides, whatever the events said (``kinds``: what they said of each key).
+
+        A key that needs analysis is marked pending (one mark per key: the catalog's answer is atomic, so two
+        deliveries of one event make one job). One found pending already has a job queued elsewhere, unless
+        ``take_pending``: then the delivery is the job (a Lambda retried after a timeout or a crash, where no other
+        queue holds it). StoreMissingError when the bucket or its server is away: nothing can be judged, the sender
+        should retry."""
+        decisions: dict[str, Decision] = {}
         present: dict[str, str] = {}
         gone: list[str] = []
         for key in kinds:
             try:
                 info = self.store.stat(key)
             except StoreMissingError:
-                raise  # the bucket or the server is away: nothing can be judged, the sender should retry
+                raise
             except StoreError as exc:
-                report.errors.append(f"{printable(key)}: {exc}")
+                decisions[key] = Decision(key, Action.ERROR, reason=str(exc))
                 continue
             if info is None:
                 gone.append(key)
@@ -296,23 +193,45 @@ class BucketEvents:
         states = {state.key: state for state in self.catalog.states([*present, *gone])}
         for key, etag in present.items():
             need = needs_work(states.get(key), etag)
-            queued = need is not None and need.reason is Reason.PENDING
-            # One mark per key: the catalog's answer is atomic, so two deliveries of one event make one job.
-            if need is None or queued or (need.marks_pending and not self.catalog.mark_pending([(key, etag)])):
-                if kinds[key] == {REMOVED}:
-                    report.ignored.append(Ignored(key, "removed, but the bucket still has it: kept"))
-                else:
-                    report.unchanged.append(key)
-                continue
-            report.queued.append(key)
-            report.jobs.append(Job(key, etag, need.analyzers))
+            pending = need is not None and need.reason is Reason.PENDING
+            if need is None or (pending and not take_pending):
+                taken = False
+            elif need.marks_pending:
+                taken = bool(self.catalog.mark_pending([(key, etag)]))
+            else:
+                taken = True
+            if taken:
+                assert need is not None
+                decisions[key] = Decision(key, Action.QUEUED, Job(key, etag, need.analyzers))
+            elif kinds[key] == {REMOVED}:
+                decisions[key] = Decision(key, Action.KEPT, reason=KEPT_REASON)
+            else:
+                decisions[key] = Decision(key, Action.UNCHANGED)
         catalogued = [key for key in gone if key in states]
-        report.unchanged += [key for key in gone if key not in states]
+        decisions.update({key: Decision(key, Action.ABSENT) for key in gone if key not in states})
         if catalogued and self.may_forget(len(catalogued)):
             self.forget(catalogued)
-            report.forgotten += catalogued
+            decisions.update({key: Decision(key, Action.FORGOTTEN) for key in catalogued})
         elif catalogued:
-            report.errors += [f"{printable(key)}: not forgotten (too many deletions at once)" for key in catalogued]
+            reason = "not forgotten (too many deletions at once)"
+            decisions.update({key: Decision(key, Action.ERROR, reason=reason) for key in catalogued})
+        return {key: decisions[key] for key in kinds if key in decisions}
+
+
+def _report(decision: Decision, report: EventsReport) -> None:
+    key, action = decision.key, decision.action
+    if action is Action.QUEUED:
+        assert decision.job is not None
+        report.queued.append(key)
+        report.jobs.append(decision.job)
+    elif action is Action.FORGOTTEN:
+        report.forgotten.append(key)
+    elif action in (Action.UNCHANGED, Action.ABSENT):
+        report.unchanged.append(key)
+    elif action is Action.KEPT:
+        report.ignored.append(Ignored(key, decision.reason))
+    else:
+        report.errors.append(f"{printable(key)}: {decision.reason}")
 
 
 def bucket_of(store: ObjectStore) -> tuple[str, str] | None:
