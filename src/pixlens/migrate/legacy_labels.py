@@ -198,10 +198,10 @@ class LabelReader:
         return self._label(
             _label_name(entry[name_key], where),
             entry[confidence_key] if confidence_key is not None else None,
-            instances=entry.get(keys.get("instances", ""), []),
-            parents=entry.get(keys.get("parents", ""), []),
-            aliases=entry.get(keys.get("aliases", ""), []),
-            categories=entry.get(keys.get("categories", ""), []),
+            instances=entry.get(keys.get("instances", "")),
+            parents=entry.get(keys.get("parents", "")),
+            aliases=entry.get(keys.get("aliases", "")),
+            categories=entry.get(keys.get("categories", "")),
             where=where,
         )
 
@@ -209,10 +209,10 @@ class LabelReader:
         self,
         name: str,
         confidence: Any,
-        instances: Any = (),
-        parents: Any = (),
-        aliases: Any = (),
-        categories: Any = (),
+        instances: Any = None,
+        parents: Any = None,
+        aliases: Any = None,
+        categories: Any = None,
         where: str = "",
     ) -> Label:
         value = self.confidence_for_names if confidence is None else _confidence(confidence, f"{where} ({name})")
