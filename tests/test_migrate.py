@@ -162,8 +162,11 @@ def test_every_shape_the_original_functions_wrote_is_imported(aws: AwsServer, ho
         "Imported": 13,
         "Kept": 0,
         "Skipped": 0,
-        "SkippedByReason": {},
-        "LabelsAttributes": {"DetectedLabels": 1, "Labels": 9, "Response": 1, "Tags": 1, "labels": 1},
+        "SkippedByReason": [],
+        "LabelsAttributes": [
+            {"Attribute": name, "Items": count}
+            for name, count in (("DetectedLabels", 1), ("Labels", 9), ("Response", 1), ("Tags", 1), ("labels", 1))
+        ],
     }
     lens = make_lens(home)
     try:
@@ -239,9 +242,10 @@ def test_unreadable_items_are_skipped_counted_and_reported(aws: AwsServer, home:
     }
     assert all(skip["Outcome"] == "skipped" for skip in skips)
     assert (summary["Scanned"], summary["Imported"], summary["Skipped"]) == (8, 1, 7)
-    assert summary["SkippedByReason"] == {
-        "bad-confidence": 2, "bad-labels": 3, "no-labels": 1, "too-many-labels": 1,
-    }  # fmt: skip
+    assert summary["SkippedByReason"] == [
+        {"Kind": "bad-confidence", "Items": 2}, {"Kind": "bad-labels", "Items": 3},
+        {"Kind": "no-labels", "Items": 1}, {"Kind": "too-many-labels", "Items": 1},
+    ]  # fmt: skip
 
     legacy = pixlens_cli("--home", home, "import", "dynamodb", "legacy")
     assert legacy.returncode == 1

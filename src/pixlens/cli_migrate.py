@@ -105,7 +105,7 @@ def import_dynamodb(
     else:
         if skipped > EXAMPLES:
             err.print(f"... and {skipped - EXAMPLES} more skipped (--json lists every one)", highlight=False)
-        reasons = ", ".join(f"{count} {kind}" for kind, count in summary["SkippedByReason"].items())
+        reasons = ", ".join(f"{count} {kind}" for kind, count in sorted(report.skipped.items()))
         would = "would be " if dry_run else ""
         err.print(
             f"{report.scanned} items read from {escape(table)}: {report.imported} {would}imported, "

@@ -191,8 +191,8 @@ def import_skip(skip: Skip) -> Json:
 
 
 def import_summary(report: ImportReport) -> Json:
-    """What ``pixlens import`` did; ``SkippedByReason`` and ``LabelsAttributes`` keep their keys as they are (reason
-    kinds such as ``bad-confidence``, the table's attribute names)."""
+    """What ``pixlens import`` did; how many items were skipped for each kind of reason (``bad-confidence``...),
+    and in which of the table's attributes the labels were found."""
     return {
         "Table": report.table,
         "DryRun": report.dry_run,
@@ -200,8 +200,10 @@ def import_summary(report: ImportReport) -> Json:
         "Imported": report.imported,
         "Kept": report.kept,
         "Skipped": sum(report.skipped.values()),
-        "SkippedByReason": dict(sorted(report.skipped.items())),
-        "LabelsAttributes": dict(sorted(report.labels_attributes.items())),
+        "SkippedByReason": [{"Kind": kind, "Items": count} for kind, count in sorted(report.skipped.items())],
+        "LabelsAttributes": [
+            {"Attribute": name, "Items": count} for name, count in sorted(report.labels_attributes.items())
+        ],
     }
 
 
