@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -443,3 +444,19 @@ def test_typed_values_round_trip() -> None:
     back = from_typed_item(typed)
     assert back == {**values, "Size": Decimal(12), "Ratio": Decimal("0.1"), "L": [Decimal(1), "x", {"k": []}]}
     assert shapes.export_summary(ExportReport(JSONL, records=2)) == {"Format": "jsonl", "Records": 2, "Reduced": 0}
+
+
+def test_the_migration_page_runs_real_commands() -> None:
+    """Every ``pixlens ...`` in the shell blocks of docs/MIGRATION.md (the synopsis with its [options] aside) is a
+    command the CLI has, with its options."""
+    from test_deploy import check_pixlens_argv, pixlens_invocations
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "MIGRATION.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", page, flags=re.DOTALL)
+    lines = [
+        line.split("  #", 1)[0].split(" > ", 1)[0] for block in blocks for line in block.splitlines() if "[" not in line
+    ]
+    commands = [invocation for line in lines for invocation in pixlens_invocations(line)]
+    assert len(commands) >= 6
+    for argv in commands:
+        check_pixlens_argv(argv)
