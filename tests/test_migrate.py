@@ -460,3 +460,26 @@ def test_the_migration_page_runs_real_commands() -> None:
     assert len(commands) >= 6
     for argv in commands:
         check_pixlens_argv(argv)
+
+
+def test_import_into_postgresql_and_export_from_it(aws: AwsServer, tmp_path: Path) -> None:
+    """The catalog the settings name: here PostgreSQL (--catalog), the same import and export."""
+    from pgserver import fresh_database
+
+    table = make_table()
+    fill_every_shape(table)
+    home = tmp_path / "home"
+    with fresh_database() as url:
+        done = pixlens_cli("--home", home, "--catalog", url, "import", "dynamodb", "images", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json_lines(done.stdout)[-1]["Imported"] == 13
+        search = pixlens_cli("--home", home, "search", "vehicle", "--json")
+        assert {hit["ImageName"] for hit in json_lines(search.stdout)} >= {"resource.jpg", "json-list.jpg"}
+        exported = pixlens_cli("--home", home, "export", "--format", "dynamodb-json")
+        assert exported.returncode == 0, exported.stderr
+        items = [from_typed_item(line["Item"]) for line in json_lines(exported.stdout)]
+        assert len(items) == 13
+        by_name = {item["ImageName"]: item for item in items}
+        assert [(label["Name"], label["Confidence"]) for label in by_name["client.jpg"]["Labels"]] == [
+            ("Dog", Decimal("97.125"))
+        ]
