@@ -151,12 +151,14 @@ def _lens(ctx: typer.Context) -> Pixlens:
     return state.lens()
 
 
-def _progress() -> Progress:
+def _progress(counted: str = "failed") -> Progress:
+    """A progress bar on stderr (none when stderr is not a terminal); its tasks carry a ``failed`` count, shown as
+    ``counted`` ("failed", "skipped")."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
+        TextColumn("{task.fields[failed]} " + counted),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
@@ -728,6 +730,9 @@ def main() -> None:
 
 
 from pixlens.cli_access import hooks_app, keys_app  # noqa: E402  (it uses the helpers above)
+from pixlens.cli_migrate import export, import_app  # noqa: E402  (it uses the helpers above)
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(hooks_app, name="hooks")
+app.add_typer(import_app, name="import")
+app.command("export")(export)

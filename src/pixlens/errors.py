@@ -12,7 +12,8 @@
     ├── QueryError         a search query is malformed (carries the position of the problem)
     ├── CursorError        a search cursor is malformed, or belongs to another query
     ├── InvalidKeyError    an image key given by a client is not a safe relative path in the store
-    └── AccessError        an API key, saved search or webhook given is not acceptable (a name, a URL, an id)
+    ├── AccessError        an API key, saved search or webhook given is not acceptable (a name, a URL, an id)
+    └── MigrationError     a table to import from (or a file to export to) cannot be read or written
 
 A failure of one image is data in its record (``Status: failed``), not an exception that escapes the pipeline.
 """
@@ -89,3 +90,8 @@ class InvalidKeyError(PixlensError):
 
 class AccessError(PixlensError):
     """An API key, a saved search or a webhook could not be made or changed as asked (the message says why)."""
+
+
+class MigrationError(PixlensError):
+    """``pixlens import`` / ``export``: the source table cannot be read (missing, no access, no region) or the
+    output cannot be written. One unreadable item is not this: it is skipped and reported."""

@@ -15,6 +15,8 @@ from pixlens.access import ApiKey
 from pixlens.catalog import facets as entries
 from pixlens.catalog.base import DeliveryRow, DuplicateSet, Hit, HookRow, PersonRow
 from pixlens.catalog.sqlplan import TEXT
+from pixlens.migrate.dynamodb_import import ImportReport, Skip
+from pixlens.migrate.export import ExportReport
 from pixlens.pipeline import Result
 from pixlens.record import ImageRecord
 from pixlens.search import Facets, SearchResult
@@ -181,3 +183,29 @@ def api_key(key: ApiKey) -> Json:
         "LastUsedAt": key.last_used_at,
         "RevokedAt": key.revoked_at,
     }
+
+
+def import_skip(skip: Skip) -> Json:
+    """An item ``pixlens import`` did not import: which (its image name, else its key), the kind of reason, why."""
+    return {"Item": skip.item, "Outcome": "skipped", "Kind": skip.kind, "Error": skip.reason}
+
+
+def import_summary(report: ImportReport) -> Json:
+    """What ``pixlens import`` did; how many items were skipped for each kind of reason (``bad-confidence``...),
+    and in which of the table's attributes the labels were found."""
+    return {
+        "Table": report.table,
+        "DryRun": report.dry_run,
+        "Scanned": report.scanned,
+        "Imported": report.imported,
+        "Kept": report.kept,
+        "Skipped": sum(report.skipped.values()),
+        "SkippedByReason": [{"Kind": kind, "Items": count} for kind, count in sorted(report.skipped.items())],
+        "LabelsAttributes": [
+            {"Attribute": name, "Items": count} for name, count in sorted(report.labels_attributes.items())
+        ],
+    }
+
+
+def export_summary(report: ExportReport) -> Json:
+    return {"Format": report.format, "Records": report.records, "Reduced": report.reduced}

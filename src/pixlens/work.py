@@ -17,6 +17,11 @@ analysis is written.
 
 Once the bytes are read, :func:`analyzers_to_run` says which analysers the content itself still needs: none for
 content already analysed by these versions (a touched or re-delivered file).
+
+A record brought in by ``pixlens import`` (:func:`imported`: every analyser version starts with ``imported:``) was
+not analysed here: it has no etag and no content hash. When its image is in the store it is ``CHANGED`` like any
+image seen with another etag, and every analyser runs on it (the imported labels stay searchable meanwhile);
+when its image is not in the store, reconcile keeps it (there is nothing it could have lost).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Reason(StrEnum):
     FORCED = "forced"
 
 
+IMPORTED = "imported:"  # the analyser version of what another system analysed ("imported:dynamodb")
 MARKED = frozenset({Reason.NEW, Reason.CHANGED, Reason.FORCED})  # recorded as pending before the work starts
 
 
@@ -84,6 +90,11 @@ def needs_work(
         return Need(Reason.RETRY) if retry_failed else None
     stale = stale_analyzers(state.versions, versions) if versions is not None else ()
     return Need(Reason.STALE, stale) if stale else None
+
+
+def imported(versions: Mapping[str, str]) -> bool:
+    """Whether a record's analysis came from elsewhere (``pixlens import``), none of it from an analyser here."""
+    return bool(versions) and all(version.startswith(IMPORTED) for version in versions.values())
 
 
 def stale_analyzers(recorded: Mapping[str, str], current: Mapping[str, str]) -> tuple[str, ...]:

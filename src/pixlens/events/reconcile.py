@@ -7,7 +7,8 @@ no longer has is deleted.
 
 The store's listing says what is new; only the store's ``stat`` says what is gone. A catalogued key the listing
 leaves out but that still exists (a named pipe analysed in place, which failed; a file whose content no longer
-sniffs as an image) keeps its record, with its reason, for as long as it exists.
+sniffs as an image) keeps its record, with its reason, for as long as it exists. A record that ``pixlens import``
+brought in (``work.imported``) whose image the store does not hold is kept: it never came from the store.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pixlens.catalog.base import Catalog
 from pixlens.pipeline import Job, Result
 from pixlens.store.base import ObjectStore
-from pixlens.work import Reason, needs_work, stale_analyzers
+from pixlens.work import Reason, imported, needs_work, stale_analyzers
 
 __all__ = ["ReconcilePlan", "plan_reconcile", "stale_analyzers"]
 
@@ -32,6 +33,7 @@ class ReconcilePlan:
     deleted: list[str] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     catalogued: int = 0  # images in the catalog when the plan was made
+    imported_only: int = 0  # imported records whose image is not in the store: kept as they are
 
     def by_reason(self, reason: Reason) -> list[Job]:
         """The jobs needed for that reason (a forced job is not reconcile's: it has none)."""
@@ -54,6 +56,7 @@ class ReconcilePlan:
             "outdated": len(self.outdated),
             "retried": len(self.retried),
             "deleted": len(self.deleted),
+            **({"imported_only": self.imported_only} if self.imported_only else {}),
         }
 
 
@@ -67,6 +70,9 @@ def plan_reconcile(
         etag = in_store.pop(state.key, None)
         if etag is None:
             info = store.stat(state.key)
+            if info is None and imported(state.versions):
+                plan.imported_only += 1
+                continue
             if info is None:
                 plan.deleted.append(state.key)
                 continue
