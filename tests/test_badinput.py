@@ -161,6 +161,33 @@ def run_with_timeout(work: Callable[[], object], fifos: list[Path], seconds: flo
 
 
 @pytest.mark.timeout(90)
+def test_a_preparation_that_breaks_off_still_ends_each_job_and_never_hangs(
+    lens: Pixlens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that breaks in a way prepare does not handle (here: every read raises something unforeseen) gives
+    each job a failed record that says why; more such jobs than the pool holds in flight must not wedge it."""
+    store = lens.settings.store_path
+    store.mkdir(parents=True, exist_ok=True)
+    keys = [f"copy{n:02d}.png" for n in range(60)]  # more than the pool's window of jobs in flight
+    for key in keys:
+        shutil.copyfile(SAMPLES / "chelsea.png", store / key)
+    prepare = lens.pipeline.prepare
+
+    def breaking(job: Job) -> object:
+        if job.key.endswith("7.png"):
+            raise RuntimeError("the store's driver broke")
+        return prepare(job)
+
+    monkeypatch.setattr(lens.pipeline, "prepare", breaking)
+    results = run_with_timeout(lambda: lens.run([Job(key) for key in keys]), [])
+    assert isinstance(results, list) and sorted(result.key for result in results) == keys
+    broken = sorted(result.key for result in results if result.outcome is Outcome.FAILED)
+    assert broken == [key for key in keys if key.endswith("7.png")]
+    rec = fresh(lens, "copy07.png")
+    assert rec.Status is Status.FAILED and rec.Error == "unexpected error: RuntimeError: the store's driver broke"
+
+
+@pytest.mark.timeout(90)
 def test_a_fifo_named_like_a_photo_inside_the_store_does_not_hang_the_run(lens: Pixlens) -> None:
     store = lens.settings.store_path
     folder = store / "pipes"

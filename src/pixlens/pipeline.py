@@ -125,7 +125,11 @@ class Pipeline:
             record.Location = locate(record.Exif)
             inputs = {analyzer.name: analyzer.prepare(image) for analyzer in wanted}
         except StoreError as exc:
-            if self.store.stat(job.key) is None:
+            try:
+                vanished = self.store.stat(job.key) is None
+            except StoreError:
+                vanished = False  # the store cannot say either (it is away): the read's failure stands
+            if vanished:
                 return Prepared(job, record, Outcome.VANISHED, previous=old)
             return self._failed(job, record, str(exc), old)
         except DecodeError as exc:
@@ -152,6 +156,11 @@ class Pipeline:
         record.ETag, record.Size, record.ContentSha256 = fresh.ETag, fresh.Size, fresh.ContentSha256
         record.Status, record.Error = Status.PENDING, None
         return record
+
+    def unprepared(self, job: Job, reason: str) -> Prepared:
+        """A job whose preparation broke off outside ``prepare``'s own handling: a failed record that says why,
+        never a job without an outcome."""
+        return self._failed(job, ImageRecord(ImageName=job.key, ETag=job.etag), reason, None)
 
     @classmethod
     def _failed(cls, job: Job, record: ImageRecord, reason: str, previous: ImageRecord | None) -> Prepared:

@@ -118,7 +118,12 @@ class LocalQueue:
 
         def prepare(job: Job) -> None:
             try:
-                ready.put(self.pipeline.prepare(job))
+                try:
+                    prepared = self.pipeline.prepare(job)
+                except Exception as exc:  # prepare records failures itself; a job must end with an outcome anyway
+                    log.exception("could not prepare %r", job.key)
+                    prepared = self.pipeline.unprepared(job, f"unexpected error: {type(exc).__name__}: {exc}")
+                ready.put(prepared)  # every job puts one item, and its result gives its slot back
             finally:
                 with idle:
                     in_flight[0] -= 1
