@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -50,6 +51,7 @@ class S3Server:
     data: Path
     log: Path
     grpc_ports: tuple[int, ...]
+    command: list[str]
 
     def client(self, **config: Any) -> Any:
         import boto3
@@ -68,6 +70,29 @@ class S3Server:
         name = f"t-{secrets.token_hex(6)}"
         self.client().create_bucket(Bucket=name)
         return name
+
+    def crash(self) -> None:
+        """Kill the server at once (what its clients see of a crash or a lost host)."""
+        self.process.kill()
+        self.process.wait(STOP_TIMEOUT)
+        self.stop()  # its sockets
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the server (if it runs), stay down ``down_for`` seconds, then start it again on the same ports and
+        data (what a restart looks like to its clients)."""
+        self.stop()
+        time.sleep(down_for)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            self.process = _launch(self.command, self.data.parent, self.log)
+            try:
+                _wait_until_answering(self)
+                return
+            except RuntimeError:
+                # a port of the killed server may not be free again yet: SeaweedFS exits "address already in use"
+                if time.monotonic() > deadline or "address already in use" not in _tail(self.log, 3):
+                    raise
+                time.sleep(1.0)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -125,19 +150,37 @@ def start_s3_server(folder: Path) -> S3Server:
         f"-s3.config={config}",
     ]
     log = folder / "weed.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True)
     grpc = (s3_grpc, *(port for name, port in ports.items() if name.endswith("grpc")))
-    server = S3Server(f"http://127.0.0.1:{s3_port}", process, data, log, grpc)
+    server = S3Server(f"http://127.0.0.1:{s3_port}", _launch(command, folder, log), data, log, grpc, command)
+    _wait_until_answering(server)
+    return server
+
+
+def _launch(command: list[str], folder: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            start_new_session=True,
+            env=clean_aws_environment(),  # the identities are s3.json's, whatever AWS_* a test has set
+        )
+
+
+def _wait_until_answering(server: S3Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"SeaweedFS exited at start ({process.returncode}); its log:\n{_tail(log)}")
+        if server.process.poll() is not None:
+            code = server.process.returncode
+            raise RuntimeError(f"SeaweedFS exited at start ({code}); its log:\n{_tail(server.log)}")
         if _answers(server):
-            return server
+            return
         time.sleep(0.25)
     server.stop()
-    raise RuntimeError(f"SeaweedFS did not answer S3 requests within {START_TIMEOUT:.0f} s; its log:\n{_tail(log)}")
+    raise RuntimeError(
+        f"SeaweedFS did not answer S3 requests within {START_TIMEOUT:.0f} s; its log:\n{_tail(server.log)}"
+    )
 
 
 def _answers(server: S3Server) -> bool:
@@ -150,7 +193,8 @@ def _answers(server: S3Server) -> bool:
         return False
     try:
         client = server.client(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
-        client.create_bucket(Bucket="pixlens-probe")
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):  # made before a restart
+            client.create_bucket(Bucket="pixlens-probe")
         client.put_object(Bucket="pixlens-probe", Key="probe", Body=b"ok")
     except Exception:
         return False
