@@ -411,6 +411,7 @@ class DynamoCatalog:
             self.vectors.save()
         finally:
             self.reader.close()
+            self.writer.pool.shutdown(wait=False)
 
 
 def _state(key: str, status: str, item: dict[str, Any]) -> ImageState:

@@ -14,6 +14,7 @@ The status counts change in the same transaction as the image item; the entry co
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any
 
@@ -86,6 +87,7 @@ class Writer:
         self.access = access
         self._names_changed = names_changed
         self._shards: dict[str, int] = {}
+        self.pool = ThreadPoolExecutor(8, thread_name_prefix="pixlens-dynamodb-counts")  # one UpdateItem per count
 
     # -- records ----
     def put(self, record: ImageRecord) -> None:
@@ -232,7 +234,8 @@ class Writer:
         latitudes = latitudes or {}
         added = [e for e in entries if e not in previous]
         changed = [e for e in entries if e in previous and (previous[e] != entries[e] or e in latitudes)]
-        shards = {e: self._count(e, +1) for e in added if counted(e)}
+        up = [e for e in added if counted(e)]
+        shards = dict(zip(up, self.pool.map(lambda e: self._count(e, +1), up), strict=True))
         shards.update({e: self._shards_of(e) for e in changed if counted(e)})
         items = []
         for entry in added + changed:
@@ -246,9 +249,7 @@ class Writer:
         self.table.batch_write(items)
         gone = [e for e in stale if e not in entries]
         self.table.batch_write((), [index_name(image_id, e) for e in gone])
-        for entry in gone:
-            if counted(entry):
-                self._count(entry, -1)
+        list(self.pool.map(lambda e: self._count(e, -1), [e for e in gone if counted(e)]))
 
     def _count(self, entry: str, delta: int) -> int:
         """Change an entry's count; its number of shards. A count that reaches 0 goes (the entry is no more)."""
