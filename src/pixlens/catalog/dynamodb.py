@@ -435,17 +435,13 @@ def term_posting(
 
 
 def vector_index_path(home: Path | None, catalog_id: str) -> Path:
-    """Where this catalog's local vector index lives: ``<home>/vectors/<catalog id>.vectors``."""
+    """Where this catalog's local vector index lives: ``<home>/vectors/<catalog id>.vectors`` (the folder is made
+    when the index is first built: a writer that never builds it, a Lambda function, needs no writable home)."""
     if home is None:
         from pixlens.home import find_home
 
         home = find_home(None)
-    folder = Path(home) / "vectors"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CatalogError(f"cannot create the folder of the catalog's vector index {folder}: {exc.strerror}") from exc
-    return folder / f"{catalog_id}.vectors"
+    return Path(home) / "vectors" / f"{catalog_id}.vectors"
 
 
 def connection_of(url: str) -> Connection:

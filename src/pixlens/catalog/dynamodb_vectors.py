@@ -319,6 +319,11 @@ class Vectors:
                 meta = self.table.get(META, fields=["pxDimensions"]) or {}
                 if "pxDimensions" not in meta:
                     return None
+                try:
+                    self.index_path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    folder = self.index_path.parent
+                    raise CatalogError(f"cannot make the folder of the vector index {folder}: {exc.strerror}") from exc
                 dimensions = int(meta["pxDimensions"])
                 loaded = self.saved.load(dimensions)
                 if loaded is None:

@@ -145,8 +145,8 @@ class Writer:
             self.table.batch_write(chunks)  # new names: the previous item's chunks stay readable until it is replaced
         try:
             self._commit(item, old, record.Status.value)
-        except ConditionFailedError:
-            self.table.batch_write((), [str(chunk[KEY]) for chunk in chunks])
+        except ConditionFailedError:  # another writer was first: forget what this attempt made for itself
+            self.table.batch_write((), [str(chunk[KEY]) for chunk in chunks] + ([] if old else [id_name(image_id)]))
             raise
         dirty = bool(old and old.get("pxDirty"))
         self._index(image_id, key, entries, {} if dirty else previous, stale, latitudes)
