@@ -33,6 +33,7 @@ import api_load
 import cascade
 import gen_figures
 import label_quality
+import lambda_bench
 import search_latency
 import stages
 import tenk
@@ -41,7 +42,17 @@ import vocabulary
 import workers
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-DEFAULT_SECTIONS = ("label_quality", "throughput", "search", "api", "cascade", "vocabulary", "workers", "stages")
+DEFAULT_SECTIONS = (
+    "label_quality",
+    "throughput",
+    "search",
+    "api",
+    "cascade",
+    "vocabulary",
+    "workers",
+    "stages",
+    "lambda",
+)
 SECTIONS = (*DEFAULT_SECTIONS, "tenk")
 
 
@@ -85,6 +96,11 @@ def sections(quick: bool) -> dict[str, tuple[Callable[[], dict[str, Any]], Calla
         "workers": (lambda: workers.run(16 if quick else workers.IMAGES, rounds), workers.report),
         # Per-stage costs (S3 on a SeaweedFS started here, catalog upserts, broker round trips) and the projection.
         "stages": (lambda: stages.run(60 if quick else stages.COUNT), stages.report),
+        # The Lambda function with the bundled models: cold starts in new processes, warm latency (~3 minutes).
+        "lambda": (
+            lambda: lambda_bench.run(12 if quick else lambda_bench.IMAGES, 2 if quick else lambda_bench.ROUNDS),
+            lambda_bench.report,
+        ),
         "tenk": (tenk.run, tenk.report),
     }
 

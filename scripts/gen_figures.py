@@ -139,6 +139,7 @@ TITLES = {
     "vocabulary": "vocabulary",
     "workers": "Celery workers",
     "stages": "per-stage costs",
+    "lambda": "the Lambda function",
 }
 
 
@@ -268,6 +269,26 @@ def speed_rows(figures: Figures) -> list[tuple[str, str, str]]:
                 f">= {w['target']:g}x: {'PASS' if w['ratio'] >= w['target'] else 'MISS'}",
             )
         )
+    if "lambda" in figures:
+        la = figures["lambda"]
+        cold, batch = la["cold_start_s"], la["cost_per_1000"]["lambda_sqs_batches"]
+        rows.append(
+            (
+                "the Lambda function, bundled models (every analyser): cold start; per image warm (SQS batches)",
+                f"{cold['median']:.2f} s ({cold['min']:.2f}-{cold['max']:.2f}, {cold['n']} processes);"
+                f" {la['sqs_batch_per_image_s']['mean']:.2f} s (mean)",
+                "measured, no target",
+            )
+        )
+        rows.append(
+            (
+                f"1,000 images on Lambda at {la['memory_mb']:,} MB vs Amazon Rekognition (prices of"
+                f" {la['prices']['looked_up']})",
+                f"${batch['total']:.3f} for every analyser vs ${la['cost_per_1000']['rekognition_labels']:.2f} for"
+                " DetectLabels alone",
+                "computed from the measured times",
+            )
+        )
     return rows
 
 
@@ -334,7 +355,16 @@ def speed_table(figures: Figures) -> str:
 
 
 def readme_speed(figures: Figures) -> str:
-    timed = ["throughput", "tenk", "search", "api", "cascade", "vocabulary", "workers"]  # stages: PERFORMANCE.md
+    timed = [
+        "throughput",
+        "tenk",
+        "search",
+        "api",
+        "cascade",
+        "vocabulary",
+        "workers",
+        "lambda",
+    ]  # stages: PERFORMANCE.md
     return speed_table(figures) + "\n\n" + contexts(figures, timed)
 
 
@@ -354,7 +384,46 @@ def performance(figures: Figures) -> str:
         lines += ["### Full analysis and the cascade", "", *cascade_tables(figures["cascade"]), ""]
     if "stages" in figures:
         lines += ["### Per-stage costs, and what they imply at scale", "", *stages_tables(figures["stages"]), ""]
+    if "lambda" in figures:
+        lines += ["### The Lambda function, and what 1,000 images cost", "", *lambda_tables(figures["lambda"]), ""]
     return "\n".join(lines)
+
+
+def lambda_tables(la: Figures) -> list[str]:
+    """benchmarks/lambda_bench.py: cold start, warm latency per image, cost per 1,000 images against Rekognition."""
+    cold, first = la["cold_start_s"], la["first_image_s"]
+    prices = la["prices"]
+    gigabytes = la["memory_mb"] / 1024
+    lines = [
+        f"The handler with the bundled models ({', '.join(la['analyzers'])}) on a SeaweedFS bucket and a SQLite"
+        f" catalog, 2 cores; costs at {la['memory_mb']:,} MB (two vCPUs, as measured), prices of"
+        f" {prices['looked_up']} (US East), free tiers left out.",
+        "",
+        "| measure | median (min-max) |",
+        "| --- | --- |",
+        f"| cold start: new process -> models loaded, catalog open ({cold['n']} processes) |"
+        f" {cold['median']:.2f} s ({cold['min']:.2f}-{cold['max']:.2f}) |",
+        f"| first image after a cold start | {first['median']:.2f} s ({first['min']:.2f}-{first['max']:.2f}) |",
+    ]
+    for label, key in (("warm, one image per invocation", "one_per_invocation_s"),
+                       ("warm, SQS batches, per image", "sqs_batch_per_image_s")):  # fmt: skip
+        f = la[key]
+        lines.append(
+            f"| {label} ({f['n']} samples; mean {f['mean']:.3f} s) |"
+            f" {f['median']:.3f} s ({f['min']:.3f}-{f['max']:.3f}) |"
+        )
+    lines.append(f"| peak resident memory | {max(la['peak_rss_mb'], la['cold_peak_rss_mb']):,} MB |")
+    cost = la["cost_per_1000"]
+    batch = cost["lambda_sqs_batches"]
+    lines += [
+        "",
+        f"Per 1,000 images on Lambda (SQS batches): 1,000 x {la['sqs_batch_per_image_s']['mean']:.3f} s x"
+        f" {gigabytes:.3f} GB x ${prices['gb_second']:.10f}/GB-s = ${batch['duration']:.4f}, plus requests"
+        f" ${batch['requests']:.4f} and one cold start ${batch['one_cold_start']:.4f}: **${batch['total']:.3f}**"
+        f" for every analyser. Rekognition: ${cost['rekognition_labels']:.2f} for DetectLabels alone,"
+        f" ${cost['rekognition_labels_text_faces_moderation']:.2f} with text, faces and moderation.",
+    ]
+    return lines
 
 
 def stages_tables(st: Figures) -> list[str]:

@@ -1,11 +1,12 @@
 """The Catalog port's semantics, through the port only, on every catalog: the same tests for each adapter.
 
 ``CATALOGS`` names a factory per adapter, each making the URL of a fresh, empty catalog for one test (and
-removing it after): today SQLite; a PostgreSQL catalog is one more entry (a database made for the test on the
-server on 127.0.0.1, dropped after). Nothing here reads an adapter's tables: records go in with ``put`` and
-``mark_pending``, and come out through ``get``, ``states``, ``search``, ``page``, ``facets``, ``count``,
-``labels``, ``people``, ``duplicates`` and ``similar``. What a single adapter stores row by row is tested beside it
-(``test_catalog.py``, ``test_catalog_vectors.py`` for SQLite).
+removing it after): SQLite; PostgreSQL (a database made for the test on the server on 127.0.0.1, dropped after);
+DynamoDB (a table made for the test on moto's server on 127.0.0.1, the ``aws`` fixture). Nothing here reads an
+adapter's tables: records go in with ``put`` and ``mark_pending``, and come out through ``get``, ``states``,
+``search``, ``page``, ``facets``, ``count``, ``labels``, ``people``, ``duplicates`` and ``similar``. What a single
+adapter stores row by row is tested beside it (``test_catalog.py``, ``test_catalog_vectors.py`` for SQLite,
+``test_dynamodb_catalog.py`` for DynamoDB).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from catalog_records import count, fill, find, keys, label, label_counts, near, record, resolver, unit
 from pgserver import fresh_database
-from pixlens.catalog import open_catalog
+from pixlens.catalog import create_catalog, open_catalog
 from pixlens.catalog.base import Catalog
 from pixlens.query import Term, parse
 from pixlens.record import ImageRecord, Status
@@ -35,15 +36,27 @@ def postgres_catalog(folder: Path) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def dynamodb_catalog(folder: Path) -> Iterator[str]:
+    """A table made for the test on the local AWS endpoint (the ``aws`` fixture empties it after)."""
+    url = f"dynamodb://catalog-{folder.name}"
+    create_catalog(url)
+    yield url
+
+
 # adapter -> a fresh catalog's URL for one test
 CATALOGS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
     "sqlite": sqlite_catalog,
     "postgres": postgres_catalog,
+    "dynamodb": dynamodb_catalog,
 }
+NEEDS = {"dynamodb": "aws"}  # adapter -> the fixture of its server
 
 
 @pytest.fixture(params=sorted(CATALOGS))
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    if request.param in NEEDS:
+        request.getfixturevalue(NEEDS[request.param])
     with CATALOGS[request.param](tmp_path) as url:
         instance = open_catalog(url)
         try:

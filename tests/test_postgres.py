@@ -17,12 +17,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from catalog_records import count, find, keys, label, record
+from catalog_records import count, find, keys, label, near, record, unit
 from conftest import SAMPLES, sample_files
 from pgserver import SERVER, fresh_database, terminate_connections
 from pixlens.catalog import open_catalog, postings
 from pixlens.catalog.postgres import PostgresCatalog
-from pixlens.catalog.postgres_db import migrations
+from pixlens.catalog.postgres_db import LostConnectionError, migrations
 from pixlens.errors import CatalogError
 from pixlens.query import Term, parse
 
@@ -143,6 +143,31 @@ def test_a_connection_killed_inside_a_transaction_is_retried(catalog: PostgresCa
     assert keys(find(catalog, "dog")) == ["a.jpg", "b.jpg"]
     assert catalog.labels() == [("Dog", 2)]
     assert catalog.check() == []
+
+
+def test_a_connection_lost_after_the_commit_does_not_fail_the_write(
+    catalog: PostgresCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vector index is brought up to date after a write commits; losing the connection then must not report
+    the committed write as failed (the pipeline would mark its images failed, "not saved")."""
+    brought_up_to_date = catalog.vectors.vector_index
+    calls = []
+
+    def lost() -> object:
+        calls.append(1)
+        raise LostConnectionError("catalog read failed: the connection was lost: terminating connection")
+
+    monkeypatch.setattr(catalog.vectors, "vector_index", lost)
+    first = record("a.jpg", label("Dog", 90.0))
+    first.ImageEmbedding = unit(1)
+    catalog.put([first])  # no error: the record is committed
+    assert calls
+    monkeypatch.setattr(catalog.vectors, "vector_index", brought_up_to_date)
+    second = record("b.jpg", label("Dog", 80.0))
+    second.ImageEmbedding = near(unit(1), 2)
+    catalog.put([second])
+    assert keys(find(catalog, "dog")) == ["a.jpg", "b.jpg"]
+    assert [key for key, _ in catalog.similar("a.jpg")] == ["b.jpg"]
 
 
 def test_text_phrases_match_stemmed_words_in_any_case(catalog: PostgresCatalog) -> None:

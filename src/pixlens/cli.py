@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pixlens import __version__, shapes
+from pixlens.catalog import create_catalog
 from pixlens.config import KNOWN_ANALYZERS, load_settings
 from pixlens.errors import ConfigError, PixlensError, QueryError
 from pixlens.home import HOME_FOLDER, describe
@@ -181,12 +182,17 @@ def _summary(results: list[Result]) -> dict[str, int]:
 def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Make (or show) a home in the working folder, ./.pixlens: pixlens run here or in any folder below uses it.
 
+    A DynamoDB catalog's table (PIXLENS_CATALOG=dynamodb://TABLE?region=...) is created when it is missing.
+
     Example: pixlens --store ~/Pictures init   (a home here for the photos in ~/Pictures, analysed in place)
     """
     state: State = ctx.obj
     if state.home is None:
         state.home = Path(os.environ.get("PIXLENS_HOME") or HOME_FOLDER)
-    where = describe(state.lens().settings)
+    settings = state.lens().settings
+    if create_catalog(settings.catalog_url):  # a DynamoDB table: an open never makes it
+        err.print(f"created the catalog's table: {escape(settings.catalog_url)}", highlight=False)
+    where = describe(settings)
     if as_json:
         print(json.dumps(shapes.pascal_keys(where)))
         return

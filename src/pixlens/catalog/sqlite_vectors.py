@@ -141,7 +141,10 @@ class Vectors:
         if EMBEDDINGS not in touched:
             return
         if self._index is None:
-            self.vector_index()  # a writer keeps the index up to date, so that readers find it saved
+            # A writer keeps the index up to date, so that readers find it saved; the data is committed whatever
+            # happens here: the index catches up at its next use.
+            with suppress(CatalogError, sqlite3.Error):
+                self.vector_index()
             return
         with self._index_lock:
             # Only an index that held exactly the state before this transaction can take its changes as they
