@@ -26,11 +26,13 @@ from cfnlint.api import ManualArgs, lint_file
 from samtranslator.translator.transform import transform
 
 from awscalls import CallRecorder, permissions
+from awsserver import AwsServer
 from cfn import ACCOUNT, Deployment, load_template
 from conftest import SAMPLES
 from pixlens.analysis import rekognition
 from pixlens.analysis.rekognition import REKOGNITION_ACTIONS, Rekognition
 from pixlens.aws import lambda_handler
+from pixlens.catalog.dynamodb_schema import table_definition
 from pixlens.config import KNOWN_ANALYZERS, load_settings
 from pixlens.record import Status
 from pixlens.store.urls import parse_bucket_url
@@ -238,6 +240,18 @@ def test_the_functions_environment_is_settings_pixlens_reads(tmp_path: Path, mon
     assert whole["PIXLENS_STORE"] == "s3://pixlens-photos-example"
 
 
+def test_the_table_is_the_one_pixlens_init_creates() -> None:
+    """The catalog's own definition (what `pixlens init` creates), property by property, with point-in-time
+    recovery on."""
+    table = deployment().resource("CatalogTable")
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = dict(table["Properties"])
+    assert properties.pop("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}
+    expected = table_definition(TABLE)
+    del expected["TableName"]  # CloudFormation names it: the function is told the name (PIXLENS_CATALOG)
+    assert properties == expected
+
+
 def test_iam_actions_are_named_never_wildcards_and_star_only_for_rekognition() -> None:
     stack = deployment(AnalysisBackend="rekognition", Thumbnails="true")
     for action, resource in grants(stack):
@@ -288,7 +302,6 @@ def run_function(
     stack: Deployment,
     s3_server: S3Server,
     bucket: str,
-    catalog: str,
     home: Path,
     recorder: CallRecorder,
     monkeypatch: pytest.MonkeyPatch,
@@ -296,7 +309,7 @@ def run_function(
     """The function as the stack configures it, through its life: the init phase, new images, a duplicate event,
     an event for an object that is gone, an image replaced, an image removed."""
     variables = stack.resource("AnalysisFunction")["Properties"]["Environment"]["Variables"]
-    for name, value in {**variables, "PIXLENS_CATALOG": catalog}.items():
+    for name, value in variables.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PIXLENS_HOME", str(home))
     monkeypatch.setenv("PIXLENS_S3__ENDPOINT_URL", s3_server.endpoint)
@@ -314,6 +327,7 @@ def run_function(
         batch = sqs_batch(sqs_message(s3_event(s3_record(bucket, f"{PREFIX}/{name}", event))))
         return lambda_handler.handler(batch, Context())
 
+    create_table(stack, recorder)
     put("dog.jpg", "000000000072.jpg")
     put("face.png", "astronaut.png")  # a face: the people's items too
     lambda_handler.reset()
@@ -336,6 +350,14 @@ def run_function(
         lambda_handler.reset()
 
 
+def create_table(stack: Deployment, recorder: CallRecorder) -> None:
+    """The catalog's table as the template declares it, in the local DynamoDB (what CloudFormation would create)."""
+    table = stack.resource("CatalogTable")["Properties"]
+    client = recorder.ignore(boto3.client("dynamodb", region_name=REGION))
+    declared = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+    client.create_table(TableName=TABLE, **{name: table[name] for name in declared})
+
+
 CONFIGURATIONS = [
     pytest.param("bundled", "false", id="bundled"),
     pytest.param("bundled", "true", id="bundled-thumbnails"),
@@ -349,6 +371,7 @@ CONFIGURATIONS = [
 def test_the_role_grants_exactly_what_the_function_calls(
     backend: str,
     thumbnails: str,
+    aws: AwsServer,
     s3_server: S3Server,
     s3_bucket: str,
     recorder: CallRecorder,
@@ -360,20 +383,22 @@ def test_the_role_grants_exactly_what_the_function_calls(
         request.getfixturevalue("stubbed_rekognition")
     for name in [name for name in os.environ if name.startswith("PIXLENS_")]:
         monkeypatch.delenv(name)
+    # the images in SeaweedFS (PIXLENS_S3__ENDPOINT_URL, its credentials: s3_bucket), DynamoDB on moto's server
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
     monkeypatch.setenv("AWS_REGION", REGION)
     stack = deployment(bucket=s3_bucket, AnalysisBackend=backend, Thumbnails=thumbnails)
-    catalog = f"sqlite:///{tmp_path / 'catalog.db'}"
     with recorder.recording():
-        run_function(stack, s3_server, s3_bucket, catalog, tmp_path / "home", recorder, monkeypatch)
+        run_function(stack, s3_server, s3_bucket, tmp_path / "home", recorder, monkeypatch)
 
     needed = {pair for call in recorder.calls for pair in permissions(call, REGION, ACCOUNT)} | PLATFORM
-    granted = [grant for grant in grants(stack) if not grant[0].startswith("dynamodb:")]  # PENDING: the catalog
+    granted = grants(stack)
     missing = sorted(pair for pair in needed if not any(allows(grant, pair) for grant in granted))
     unused = sorted(grant for grant in granted if not any(allows(grant, pair) for pair in needed))
     assert missing == [], f"the function would be denied: {missing}"
     assert unused == [], f"granted, never used: {unused}"
     made = {f"{call.service}:{call.operation}" for call in recorder.calls}
     assert {"s3:HeadObject", "s3:GetObject", "s3:HeadBucket"} <= made
+    assert {"dynamodb:DescribeTable", "dynamodb:TransactWriteItems", "dynamodb:Query"} <= made  # the table's catalog
     assert ("s3:PutObject" in made) is (thumbnails == "true")
     detected = {call.operation for call in recorder.calls if call.service == "rekognition"}
     assert detected == (
