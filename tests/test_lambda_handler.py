@@ -28,6 +28,7 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from awsserver import AwsServer
 from badfiles import make_bomb_png_header
@@ -35,7 +36,7 @@ from conftest import SAMPLES
 from pgserver import fresh_database
 from pixlens.aws import lambda_handler
 from pixlens.aws.lambda_handler import EventNotDoneError, LambdaApp, handler
-from pixlens.catalog import create_catalog
+from pixlens.catalog import create_catalog, dynamodb_table
 from pixlens.catalog.dynamodb import DynamoCatalog
 from pixlens.config import load_settings
 from pixlens.errors import ConfigError
@@ -606,3 +607,34 @@ def test_on_dynamodb_a_duplicate_event_writes_the_record_once(function: Function
     with dynamodb_calls(function) as calls:  # delivered again later: read, and nothing written
         assert handler(event, Context()) == {"outcomes": {"unchanged": 1}}
     assert not WRITES & {operation for operation, _ in calls}
+
+
+@only_dynamodb
+def test_on_dynamodb_a_throttled_write_is_delivered_again_and_nothing_is_lost(
+    function: Function, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "ddb/throttled cup.png"
+    function.put(name, "coffee.png")
+    message = sqs_message(s3_event(s3_record(function.bucket, f"{PREFIX}/{name}")))
+    monkeypatch.setattr(dynamodb_table, "_pause", lambda attempt: None)  # the rounds between retries
+    catalog = function.lens.catalog
+    assert isinstance(catalog, DynamoCatalog)
+    refused: list[str] = []
+
+    def throttle(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if record_puts([(model.name, params)], name) == ["analyzed"]:  # DynamoDB throttling the record's write
+            refused.append(model.name)
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}
+            raise ClientError({"Error": error}, model.name)
+
+    catalog.table.client.meta.events.register("before-parameter-build.dynamodb", throttle)
+    try:
+        answer = handler(sqs_batch(message), Context())
+    finally:
+        catalog.table.client.meta.events.unregister("before-parameter-build.dynamodb", throttle)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    assert len(refused) == dynamodb_table.THROTTLE_ROUNDS + 1  # sent again a few rounds, then reported
+    assert function.status(name) is Status.PENDING  # kept: the message is the image's job
+
+    assert handler(sqs_batch(message), Context()) == {"batchItemFailures": []}  # SQS delivers it again
+    assert function.status(name) is Status.ANALYZED
