@@ -77,12 +77,13 @@ class Dynalite:
         self.stop()
 
 
-def start(data: Path) -> Dynalite:
-    """dynalite on 127.0.0.1 over the LevelDB folder ``data`` (made when missing), answering."""
+def start(data: Path, log: Path | None = None) -> Dynalite:
+    """dynalite on 127.0.0.1 over the LevelDB folder ``data`` (made when missing), answering; its output in ``log``
+    (default: beside the folder)."""
     cli = install()
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = data.with_name(data.name + ".log")
+    log = log or data.with_name(data.name + ".log")
     node = shutil.which("node") or "node"
     command = [node, str(cli), "--host", "127.0.0.1", "--port", str(port), "--path", str(data)]
     command += ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]

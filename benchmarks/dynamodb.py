@@ -282,7 +282,7 @@ def cached_table(records: int) -> tuple[Path, int | None, float | None]:
         return folder, None, None
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    with dynalite_server.start(partial) as server:
+    with dynalite_server.start(partial, log=folder.with_name(folder.name + ".log")) as server:
         contender = Contender("dynalite", server.endpoint, records, fill=True)
         items, seconds = contender.items, contender.fill_seconds
         contender.close()
