@@ -11,10 +11,10 @@ it, and two processes assign faces exactly as if they ran one after the other.
 from __future__ import annotations
 
 from pixlens.catalog.sqldialect import POSTGRES
-from pixlens.catalog.vector_upkeep import VectorDialect
+from pixlens.catalog.vector_upkeep import VectorSql
 
-POSTGRES_VECTORS = VectorDialect(
-    sql=POSTGRES,
+POSTGRES_VECTORS = VectorSql(
+    dialect=POSTGRES,
     person_rows="""SELECT p.id, p.name, p.faces,
                       (SELECT COUNT(DISTINCT f.image_id) FROM faces AS f WHERE f.person_id = p.id),
                       i.key, best.face_index

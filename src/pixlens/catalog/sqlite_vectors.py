@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pixlens.catalog.sqldialect import SQLITE
-from pixlens.catalog.vector_upkeep import EMBEDDINGS, PEOPLE, Snapshot, VectorDialect, Vectors
+from pixlens.catalog.vector_upkeep import EMBEDDINGS, PEOPLE, Snapshot, Vectors, VectorSql
 
 MIGRATION = """
     ALTER TABLE images ADD COLUMN phash TEXT;
@@ -41,8 +41,8 @@ GENERATIONS_MIGRATION = f"""
 """
 
 
-SQLITE_VECTORS = VectorDialect(
-    sql=SQLITE,
+SQLITE_VECTORS = VectorSql(
+    dialect=SQLITE,
     person_rows="""SELECT p.id, p.name, p.faces, COUNT(DISTINCT f.image_id), i.key, best.face_index FROM people AS p
                LEFT JOIN faces AS f ON f.person_id = p.id
                LEFT JOIN (SELECT person_id, image_id, face_index, MAX(confidence) FROM faces GROUP BY person_id)

@@ -19,7 +19,7 @@ as every change to them, and ``vector_log`` names the images whose embedding cha
 
 Changes are made inside the catalog's write transaction; the vector index follows after the commit, and after a
 rollback the people are reloaded from their table. The logic is written once here; each catalog gives its
-dialect (``VectorDialect``) and its connections.
+dialect and statements (``VectorSql``) and its connections.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ Snapshot = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True)
-class VectorDialect:
+class VectorSql:
     """What differs between the SQL catalogs' vector tables: the statements they write differently."""
 
-    sql: Dialect
+    dialect: Dialect
     person_rows: str  # every person: id, name, faces, images, key of its best face's image, that face's index
     person_ids: str  # the ids of the people with a name, in any case (one parameter)
     catch_up_errors: tuple[type[Exception], ...] = ()  # the driver's errors that the index's catch-up may raise
@@ -81,14 +81,15 @@ class Vectors:
 
     def __init__(
         self,
-        dialect: VectorDialect,
+        statements: VectorSql,
         index_path: Path,
         face_similarity: float,
         read: Callable[..., list[Any]],
         snapshot: Snapshot,
     ) -> None:
-        self.dialect = dialect
-        self._sql = dialect.sql.sql
+        self.statements = statements
+        self._dialect = statements.dialect
+        self._sql = statements.dialect.sql
         self.index_path = index_path
         self.saved = SavedIndex(self.index_path)
         self.face_similarity = face_similarity
@@ -137,7 +138,7 @@ class Vectors:
         if self._index is None:
             # A writer keeps the index up to date, so that readers find it saved; the data is committed whatever
             # happens here (a lost connection): the index catches up at its next use.
-            with suppress(CatalogError, *self.dialect.catch_up_errors):
+            with suppress(CatalogError, *self.statements.catch_up_errors):
                 self.vector_index()
             return
         with self._index_lock:
@@ -305,7 +306,7 @@ class Vectors:
         ]
         for start in range(0, len(changed), BY_ID):
             chunk = changed[start : start + BY_ID]
-            where, params = self.dialect.sql.any_of("image_id", chunk)
+            where, params = self._dialect.any_of("image_id", chunk)
             rows = conn.execute(f"SELECT image_id, vector FROM embeddings WHERE {where}", params).fetchall()
             if rows:
                 self._index.add([row[0] for row in rows], np.stack([_vector(row[1]) for row in rows]))
@@ -339,7 +340,7 @@ class Vectors:
     def embeddings_of(self, ids: list[int]) -> dict[int, Vector]:
         found: dict[int, Vector] = {}
         for start in range(0, len(ids), BY_ID):
-            where, params = self.dialect.sql.any_of("image_id", ids[start : start + BY_ID])
+            where, params = self._dialect.any_of("image_id", ids[start : start + BY_ID])
             sql = f"SELECT image_id, vector FROM embeddings WHERE {where}"
             found.update((image_id, _vector(blob)) for image_id, blob in self._read(sql, params))
         return found
@@ -378,9 +379,9 @@ class Vectors:
         record.FaceEmbeddings = [_vector(row[0]).tolist() for row in faces]
 
     def person_rows(self) -> list[PersonRow]:
-        return [PersonRow(*row) for row in self._read(self.dialect.person_rows)]
+        return [PersonRow(*row) for row in self._read(self.statements.person_rows)]
 
     def person_ids(self, name: str) -> list[int]:
         if name.isdigit():
             return [int(name)]
-        return [row[0] for row in self._read(self.dialect.person_ids, (name,))]
+        return [row[0] for row in self._read(self.statements.person_ids, (name,))]
