@@ -70,14 +70,6 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.InterfaceError)
 
 
-def one(conn: Conn, sql: str, params: Any = ()) -> Any:
-    """The one row a statement returns (an aggregate, a RETURNING of a row that must exist)."""
-    row = conn.execute(sql, params).fetchone()
-    if row is None:
-        raise CatalogError(f"the catalog returned no row for: {' '.join(sql.split())[:80]}")
-    return row
-
-
 def migrations() -> list[tuple[str, str]]:
     """(name, SQL) of every migration, in order: the scripts ``NNNN_name.sql`` of the package."""
     scripts = [item for item in resources.files(SQL_PACKAGE).iterdir() if item.name.endswith(".sql")]
