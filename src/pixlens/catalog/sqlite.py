@@ -193,6 +193,8 @@ class SqliteCatalog:
         self._postings_writer: sqlite3.Connection | None = None
         self._since_prune = 0  # records written since posting_log was last pruned
         self._label_names: tuple[int, list[str], list[str]] | None = None  # generation, labels, every entry
+        self._watcher: sqlite3.Connection | None = None  # never writes: its data_version moves with every commit
+        self._watcher_lock = threading.Lock()
         self._writer = self._connect()
         self.access = AccessTables(self._read, self._write)
         try:
@@ -643,6 +645,17 @@ class SqliteCatalog:
         """Kept while no label appears or disappears (a generation bumped by triggers on ``label_counts``): every
         search asks for them."""
         return self._entries()[1]
+
+    def generation(self) -> int:
+        """SQLite's ``data_version`` as a connection that never writes sees it: it changes at every commit of any
+        other connection, in this process or another (microseconds: no table is read)."""
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = self._connect()
+            try:
+                return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise catalog_error(exc, self.path, "read") from exc
 
     def entries(self, prefix: str) -> list[str]:
         """Every index entry that starts with ``prefix``, sorted (``place:``, ``make:``...), kept as label_names."""
