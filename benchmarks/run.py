@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import api_load
 import cascade
+import dynamodb
 import gen_figures
 import label_quality
 import lambda_bench
@@ -52,6 +53,7 @@ DEFAULT_SECTIONS = (
     "workers",
     "stages",
     "lambda",
+    "dynamodb",
 )
 SECTIONS = (*DEFAULT_SECTIONS, "tenk")
 
@@ -101,6 +103,8 @@ def sections(quick: bool) -> dict[str, tuple[Callable[[], dict[str, Any]], Calla
             lambda: lambda_bench.run(12 if quick else lambda_bench.IMAGES, 2 if quick else lambda_bench.ROUNDS),
             lambda_bench.report,
         ),
+        # The DynamoDB catalog's label Query on dynalite (a local DynamoDB-protocol server): read units, local times.
+        "dynamodb": (lambda: dynamodb.run(20_000 if quick else 100_000, rounds=rounds), dynamodb.report),
         "tenk": (tenk.run, tenk.report),
     }
 

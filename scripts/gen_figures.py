@@ -140,6 +140,7 @@ TITLES = {
     "workers": "Celery workers",
     "stages": "per-stage costs",
     "lambda": "the Lambda function",
+    "dynamodb": "the DynamoDB catalog",
 }
 
 
@@ -386,7 +387,25 @@ def performance(figures: Figures) -> str:
         lines += ["### Per-stage costs, and what they imply at scale", "", *stages_tables(figures["stages"]), ""]
     if "lambda" in figures:
         lines += ["### The Lambda function, and what 1,000 images cost", "", *lambda_tables(figures["lambda"]), ""]
+    if "dynamodb" in figures:
+        lines += ["### The DynamoDB catalog's searches", "", *dynamodb_table(figures["dynamodb"]), ""]
     return "\n".join(lines)
+
+
+def dynamodb_table(d: Figures) -> list[str]:
+    """benchmarks/dynamodb.py: label searches on a local DynamoDB-protocol server; the read units carry over."""
+    lines = [
+        f"{d['records']:,} records in the catalog's item layout on {d['server']}, {d['runs']} runs per"
+        f" search and round, {rounds(d['rounds'])}; the median round by p95 (min-max over the rounds). A local"
+        " server's times are not DynamoDB's (see docs/AWS.md); the read units are what DynamoDB would charge.",
+        "",
+        "| search | images | p50 ms | p95 ms | read units |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for q in d["queries"].values():
+        p95 = spread(q["p95"], q.get("p95_rounds"), lambda v: f"{v:,.1f}")
+        lines.append(f"| `{q['query']}` | {q['hits']:,} | {q['p50']:,.1f} | {p95} | {q['read_units']:,.1f} |")
+    return lines
 
 
 def lambda_tables(la: Figures) -> list[str]:

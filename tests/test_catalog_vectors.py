@@ -102,7 +102,7 @@ def test_the_index_is_compacted_when_removals_pile_up(tmp_path: Path) -> None:
 
 
 def test_duplicates_read_the_embeddings_a_chunk_at_a_time(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
-    from pixlens.catalog import sqlite_vectors
+    from pixlens.catalog import vector_upkeep
     from pixlens.duplicates import find_duplicates
 
     originals = [unit(n) for n in range(12)]
@@ -110,7 +110,7 @@ def test_duplicates_read_the_embeddings_a_chunk_at_a_time(tmp_path: Path, monkey
     records += [record(f"{n}-copy.jpg", near(originals[n], 100 + n)) for n in range(0, 12, 3)]
     catalog = SqliteCatalog(tmp_path / "c.db")
     catalog.put(records)
-    monkeypatch.setattr(sqlite_vectors, "CHUNK", 5)  # several chunks, and copies in other chunks than originals
+    monkeypatch.setattr(vector_upkeep, "CHUNK", 5)  # several chunks, and copies in other chunks than originals
     found = catalog.duplicates()
     assert sorted(sorted(group.keys) for group in found) == [[f"{n}-copy.jpg", f"{n}.jpg"] for n in (0, 3, 6, 9)]
     ids = {key: n for n, key in enumerate(r.ImageName for r in records)}

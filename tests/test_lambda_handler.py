@@ -1,8 +1,11 @@
 """The Lambda entry point end to end: real photos in a SeaweedFS bucket, events written as S3, SQS and EventBridge
 send them, the handler called as the Lambda runtime calls it, the catalog and its search checked after.
 
-One function app (models loaded once, as in a Lambda container) serves the whole module, on its own bucket; each
-test uses object names of its own."""
+The tests run on two catalogs: SQLite (the default) and DynamoDB (``dynamodb://TABLE?region=us-east-1``, its table
+made as ``pixlens init`` makes it, on moto's server), the pipeline the function is deployed as on AWS. One function
+app per catalog (models loaded once, as in a Lambda container) serves the whole module, on its own bucket; each
+test uses object names of its own. The DynamoDB tests at the end read the table as AWS's clients would: the raw
+item, and the calls the catalog's client makes (Queries, never a Scan; one write of a duplicate)."""
 
 from __future__ import annotations
 
@@ -11,22 +14,30 @@ import itertools
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from awsserver import AwsServer
 from badfiles import make_bomb_png_header
 from conftest import SAMPLES
 from pgserver import fresh_database
 from pixlens.aws import lambda_handler
 from pixlens.aws.lambda_handler import EventNotDoneError, LambdaApp, handler
+from pixlens.catalog import create_catalog, dynamodb_table
+from pixlens.catalog.dynamodb import DynamoCatalog
 from pixlens.config import load_settings
 from pixlens.errors import ConfigError
 from pixlens.record import Status
@@ -162,6 +173,8 @@ class Function:
     app: LambdaApp
     server: S3Server
     bucket: str
+    catalog: str  # "sqlite" or "dynamodb"
+    table: str  # the DynamoDB catalog's
     analysed: list[int] = field(default_factory=list)  # images each label-model run took
 
     @property
@@ -200,23 +213,51 @@ def environment(server: S3Server, bucket: str, home: Path, catalog: str = "") ->
     return values
 
 
-@pytest.fixture(scope="module")
-def function(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Function]:
+CATALOGS = ["sqlite", "dynamodb"]
+only_sqlite = pytest.mark.parametrize("function", ["sqlite"], indirect=True)
+only_dynamodb = pytest.mark.parametrize("function", ["dynamodb"], indirect=True)
+
+
+def dynamodb_environment(aws: AwsServer) -> dict[str, str]:
+    """DynamoDB's calls to the local endpoint (moto accepts any credentials: the bucket's are kept), S3's to the
+    store's own endpoint setting."""
+    return {"AWS_ENDPOINT_URL_DYNAMODB": aws.endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module", params=CATALOGS)
+def function(
+    request: pytest.FixtureRequest, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Function]:
     """The function as a Lambda container runs it: built from the environment once, kept for every invocation."""
-    bucket = s3_server.new_bucket()
+    catalog: str = request.param
+    bucket, table = s3_server.new_bucket(), f"pixlens-{secrets.token_hex(4)}"
     patch = pytest.MonkeyPatch()
     for name in [name for name in os.environ if name.startswith(("AWS_", "PIXLENS_"))]:
         patch.delenv(name)
-    for name, value in environment(s3_server, bucket, tmp_path_factory.mktemp("lambda-home")).items():
+    home = tmp_path_factory.mktemp(f"lambda-home-{catalog}")
+    patch.setenv("AWS_CONFIG_FILE", str(home / "no-aws-config"))
+    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-aws-credentials"))
+    values = environment(s3_server, bucket, home)
+    if catalog == "dynamodb":
+        aws: AwsServer = request.getfixturevalue("aws_server")
+        values |= dynamodb_environment(aws) | {"PIXLENS_CATALOG": f"dynamodb://{table}?region=us-east-1"}
+    for name, value in values.items():
         patch.setenv(name, value)
     lambda_handler.reset()
     try:
-        made = Function(lambda_handler.app(), s3_server, bucket)
+        if catalog == "dynamodb":
+            assert create_catalog(os.environ["PIXLENS_CATALOG"])  # what `pixlens init` does
+        made = Function(lambda_handler.app(), s3_server, bucket, catalog, table)
         made.app.pipeline.on_timing = lambda name, seconds, images: made.analysed.append(images * (name == "labels"))
         yield made
     finally:
         lambda_handler.reset()
         patch.undo()
+
+
+def dynamodb() -> Any:
+    """A client of the local DynamoDB endpoint of its own (not the catalog's), as any reader of the table has."""
+    return boto3.client("dynamodb")
 
 
 @pytest.fixture
@@ -445,6 +486,7 @@ def test_malformed_direct_invocations_raise(function: Function) -> None:
     assert function.status("direct/ok.jpg") is Status.ANALYZED  # the readable record was applied
 
 
+@only_sqlite
 def test_in_lambda_the_module_loads_everything_before_the_first_event(function: Function, tmp_path: Path) -> None:
     code = (
         "import json, pixlens.aws.lambda_handler as m; "
@@ -484,3 +526,115 @@ def test_end_to_end_on_postgresql(s3_server: S3Server, tmp_path: Path, monkeypat
             assert app.lens.search("cat").hits == []
         finally:
             app.lens.close()
+
+
+# -- on DynamoDB: the table as AWS's own clients read it ------------------------------------------------------------
+WRITES = frozenset({"PutItem", "TransactWriteItems", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+Call = tuple[str, dict[str, Any]]  # an operation of the catalog's DynamoDB client and its parameters
+
+
+@contextmanager
+def dynamodb_calls(function: Function) -> Iterator[list[Call]]:
+    """The calls the catalog's DynamoDB client makes meanwhile (botocore's event hooks on that very client: the
+    catalog has one, made from a session of its own)."""
+    catalog = function.lens.catalog
+    assert isinstance(catalog, DynamoCatalog)
+    events = catalog.table.client.meta.events
+    made: list[Call] = []
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        made.append((model.name, params))
+
+    events.register("before-parameter-build.dynamodb", note)
+    try:
+        yield made
+    finally:
+        events.unregister("before-parameter-build.dynamodb", note)
+
+
+def record_puts(calls: list[Call], key: str) -> list[str]:
+    """The statuses written by the PutItem and TransactWriteItems calls that put the image item of ``key``."""
+    items = [params["Item"] for operation, params in calls if operation == "PutItem"]
+    items += [
+        action["Put"]["Item"]
+        for operation, params in calls
+        if operation == "TransactWriteItems"
+        for action in params["TransactItems"]
+        if "Put" in action
+    ]
+    return [item["Status"]["S"] for item in items if item["ImageName"] == {"S": key}]
+
+
+@only_dynamodb
+def test_on_dynamodb_the_record_is_an_item_of_the_original_shape_and_search_is_a_query(function: Function) -> None:
+    name = "ddb/the cat.png"
+    function.put(name, "chelsea.png")
+    created = sqs_batch(sqs_message(s3_event(s3_record(function.bucket, f"{PREFIX}/{name}"))))
+    assert handler(created, Context()) == {"batchItemFailures": []}
+
+    item = dynamodb().get_item(TableName=function.table, Key={"ImageName": {"S": name}})["Item"]
+    assert item["ImageName"] == {"S": name} and item["Status"] == {"S": "analyzed"}
+    labels = [label["M"] for label in item["Labels"]["L"]]
+    assert labels and all("S" in label["Name"] and "N" in label["Confidence"] for label in labels)
+    assert "Cat" in [label["Name"]["S"] for label in labels]
+    assert all(0 < float(label["Confidence"]["N"]) <= 100 for label in labels)
+
+    with dynamodb_calls(function) as calls:
+        assert name in [hit.key for hit in function.lens.search("cat").hits]
+    operations = Counter(operation for operation, _ in calls)
+    assert operations["Query"] >= 1 and "Scan" not in operations and not WRITES & set(operations)
+    assert {params["IndexName"] for operation, params in calls if operation == "Query"} == {"pxEntries"}
+
+    function.delete(name)
+    removed = s3_event(s3_record(function.bucket, f"{PREFIX}/{name}", "ObjectRemoved:Delete"))
+    assert handler(removed, Context()) == {"outcomes": {"forgotten": 1}}
+    assert "Item" not in dynamodb().get_item(TableName=function.table, Key={"ImageName": {"S": name}})
+    with dynamodb_calls(function) as calls:
+        assert name not in [hit.key for hit in function.lens.search("cat").hits]
+    assert "Scan" not in {operation for operation, _ in calls}
+    assert function.lens.catalog.check() == []  # no index item, count or chunk of it left behind
+
+
+@only_dynamodb
+def test_on_dynamodb_a_duplicate_event_writes_the_record_once(function: Function) -> None:
+    name = "ddb/dup rocket.jpg"
+    etag = function.put(name, "rocket.jpg")
+    event = s3_event(s3_record(function.bucket, f"{PREFIX}/{name}", etag=etag))
+    with dynamodb_calls(function) as calls:
+        assert handler(sqs_batch(sqs_message(event), sqs_message(event)), Context()) == {"batchItemFailures": []}
+    assert record_puts(calls, name) == ["pending", "analyzed"]  # marked pending once, its analysis written once
+
+    with dynamodb_calls(function) as calls:  # delivered again later: read, and nothing written
+        assert handler(event, Context()) == {"outcomes": {"unchanged": 1}}
+    assert not WRITES & {operation for operation, _ in calls}
+
+
+@only_dynamodb
+def test_on_dynamodb_a_throttled_write_is_delivered_again_and_nothing_is_lost(
+    function: Function, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "ddb/throttled cup.png"
+    function.put(name, "coffee.png")
+    message = sqs_message(s3_event(s3_record(function.bucket, f"{PREFIX}/{name}")))
+    monkeypatch.setattr(dynamodb_table, "_pause", lambda attempt: None)  # the rounds between retries
+    catalog = function.lens.catalog
+    assert isinstance(catalog, DynamoCatalog)
+    refused: list[str] = []
+
+    def throttle(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if record_puts([(model.name, params)], name) == ["analyzed"]:  # DynamoDB throttling the record's write
+            refused.append(model.name)
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}
+            raise ClientError({"Error": error}, model.name)
+
+    catalog.table.client.meta.events.register("before-parameter-build.dynamodb", throttle)
+    try:
+        answer = handler(sqs_batch(message), Context())
+    finally:
+        catalog.table.client.meta.events.unregister("before-parameter-build.dynamodb", throttle)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    assert len(refused) == dynamodb_table.THROTTLE_ROUNDS + 1  # sent again a few rounds, then reported
+    assert function.status(name) is Status.PENDING  # kept: the message is the image's job
+
+    assert handler(sqs_batch(message), Context()) == {"batchItemFailures": []}  # SQS delivers it again
+    assert function.status(name) is Status.ANALYZED

@@ -180,7 +180,9 @@ class Vectors:
         """Store an analysed record's faces where ``pixlens.people`` places them (PersonId set on each face);
         returns its ``person:<id>`` entries."""
         old = self.faces_of(image_id, old_count)
-        confidences = [float(face.get("Confidence", 0.0)) for face in record.FaceDetails]
+        # Faces without embeddings (Rekognition's DetectFaces gives none) are kept in the record but join no person.
+        placed = record.FaceDetails if record.FaceEmbeddings else []
+        confidences = [float(face.get("Confidence", 0.0)) for face in placed]
         if same_faces([vector for _, vector in old], record.FaceEmbeddings):
             person_ids = [person_id for person_id, _ in old]
         else:
@@ -204,7 +206,7 @@ class Vectors:
                 self.table.batch_write(faces, extra)
                 self._save_people(placement.changed)
                 person_ids = placement.person_ids
-        for face, person_id in zip(record.FaceDetails, person_ids, strict=True):
+        for face, person_id in zip(placed, person_ids, strict=True):
             face["PersonId"] = person_id
         return person_entries(person_ids, confidences)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -35,7 +36,11 @@ POOL_SIZE = 8
 # the server ended in the background, with a back-off that can leave it empty for a while after several were
 # ended at once (a restart); a direct connection goes on as soon as the server answers again.
 POOL_WAIT = 5.0
-ATTEMPTS = 2  # a statement that lost its connection (server restarted, backend killed) runs once more
+# Work that lost its connection (the server restarted, a backend was ended) runs again on a new one, with pauses
+# growing from FIRST_PAUSE to LAST_PAUSE, for RETRY_FOR seconds: a restart takes seconds, and may end the new
+# connection too.
+RETRY_FOR = 30.0
+FIRST_PAUSE, LAST_PAUSE = 0.05, 1.0
 SQL_PACKAGE = "pixlens.catalog.postgres_sql"
 
 
@@ -70,18 +75,26 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.InterfaceError)
 
 
-def one(conn: Conn, sql: str, params: Any = ()) -> Any:
-    """The one row a statement returns (an aggregate, a RETURNING of a row that must exist)."""
-    row = conn.execute(sql, params).fetchone()
-    if row is None:
-        raise CatalogError(f"the catalog returned no row for: {' '.join(sql.split())[:80]}")
-    return row
-
-
 def migrations() -> list[tuple[str, str]]:
     """(name, SQL) of every migration, in order: the scripts ``NNNN_name.sql`` of the package."""
     scripts = [item for item in resources.files(SQL_PACKAGE).iterdir() if item.name.endswith(".sql")]
     return [(item.name.removesuffix(".sql"), item.read_text()) for item in sorted(scripts, key=lambda i: i.name)]
+
+
+class Retries:
+    """The pauses between attempts of work that lost its connection, until ``RETRY_FOR`` has passed."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + RETRY_FOR
+        self.pause = FIRST_PAUSE
+
+    def wait(self) -> bool:
+        """Pause before the next attempt; False when there is no time left for one."""
+        if time.monotonic() + self.pause > self.deadline:
+            return False
+        time.sleep(self.pause)
+        self.pause = min(self.pause * 2, LAST_PAUSE)
+        return True
 
 
 class Database:
@@ -134,24 +147,24 @@ class Database:
     # -- running work ----
     def run(self, work: Callable[[Conn], T], what: str) -> T:
         """``work(conn)`` on a pooled connection (this thread's, inside ``snapshot``), again on a new connection
-        when the first was lost; any failure is a CatalogError."""
+        while the connection is lost (``RETRY_FOR``); any failure is a CatalogError."""
         held: Conn | None = getattr(self._local, "conn", None)
         if held is not None:
             try:
                 return work(held)
             except psycopg.Error as exc:
                 raise self.error(exc, what) from exc
-        for attempt in range(ATTEMPTS):
+        retries = Retries()
+        while True:
             try:
                 with self._connection() as conn:
                     return work(conn)
             except psycopg.Error as exc:
-                if attempt + 1 < ATTEMPTS and connection_lost(exc):
+                if connection_lost(exc) and retries.wait():
                     continue
                 raise self.error(exc, what) from exc
             except PoolTimeout as exc:
                 raise self.error(exc, what) from exc
-        raise AssertionError("unreachable")
 
     def transaction(self, work: Callable[[Conn], T], what: str, before: Callable[[Conn], None]) -> T:
         """``work`` in one write transaction holding the write lock (``before`` runs first, under it)."""
@@ -165,17 +178,17 @@ class Database:
         return self.run(locked, what)
 
     def again(self, work: Callable[[], T]) -> T:
-        """``work()`` (several statements in one snapshot), once more when it lost its connection; inside an outer
-        snapshot, the outer one retries."""
+        """``work()`` (several statements in one snapshot), again while it loses its connection (``RETRY_FOR``);
+        inside an outer snapshot, the outer one retries."""
         if getattr(self._local, "conn", None) is not None:
             return work()
-        for attempt in range(ATTEMPTS):
+        retries = Retries()
+        while True:
             try:
                 return work()
             except LostConnectionError:
-                if attempt + 1 == ATTEMPTS:
+                if not retries.wait():
                     raise
-        raise AssertionError("unreachable")
 
     def read(self, sql: str, params: Any = ()) -> list[Any]:
         return self.run(lambda conn: conn.execute(sql, params).fetchall(), "read")

@@ -18,13 +18,13 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import numpy as np
 from pyroaring import BitMap
 
 from pixlens.catalog.sets import Posting, bitmap_of, ids_of
+from pixlens.catalog.sqldialect import SQLITE, Dialect
 
 UNIVERSE = ""  # the entry of every analysed image (no label is empty)
 SAVE_FROM = 20_000  # smaller postings are rebuilt from the index in a few milliseconds: not worth a write
@@ -125,18 +125,6 @@ class Reader(Protocol):
     """A connection inside a read transaction: sqlite3's or psycopg's."""
 
     def execute(self, sql: str, params: Any, /) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between the SQL catalogs' reads of the posting tables."""
-
-    mark: str  # a parameter's placeholder
-    analysed: str  # the condition of an analysed image (the universe)
-
-
-SQLITE = Dialect(mark="?", analysed="has_analysis = 1")
-POSTGRES = Dialect(mark="%s", analysed="has_analysis")
 
 
 class Postings:
