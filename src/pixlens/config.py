@@ -229,6 +229,14 @@ class ApiSettings(Section):
         description="Threads that answer requests at once; 0: one per CPU core (more only contend for Python's "
         "lock: 40 threads answered half the searches per second that 2 did on 2 cores).",
     )
+    search_cache_answers: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Search answers (a page with its facets) kept until the catalog changes, so that the same search "
+        "is computed once while nothing is written; 0: none kept.",
+    )
+    search_cache_mb: int = Field(64, ge=1, le=65536, description="Memory those answers may take together (MB).")
 
 
 class HookSettings(Section):

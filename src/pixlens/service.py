@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -130,7 +130,7 @@ class Pixlens:
         self.settings = bind(settings, move_store, move_catalog)
         self._searcher: tuple[list[str], Searcher] | None = None
         self._lexicon: Lexicon | None = None  # one per service: it keeps what the sentence model said
-        self._frequent_labels: tuple[float, list[str]] | None = None
+        self._frequent_labels: tuple[Hashable | None, float, list[str]] | None = None  # generation, time, labels
 
     # -- parts (built on first use: a search never loads the models) --------------------------------------------
     @cached_property
@@ -340,11 +340,20 @@ class Pixlens:
 
     def facets(self, query: str) -> Facets:
         """Counts of labels, categories, colours, text, faces and people over every hit of a query."""
-        now = time.monotonic()
+        return self.searcher().facets(query, self._frequent_labels_now(), self.catalog.top_people(FACET_PEOPLE))
+
+    def _frequent_labels_now(self) -> list[str]:
+        """The most frequent labels (the facets' candidates, not their counts): read again after any write where
+        the catalog tells (answers are kept until then: pixlens.api.answers), else every few seconds."""
+        generation, now = self.catalog.generation(), time.monotonic()
         kept = self._frequent_labels
-        if kept is None or now - kept[0] > FREQUENT_LABELS_FOR:
-            kept = self._frequent_labels = (now, [name for name, _ in self.catalog.labels()[:FACET_LABELS]])
-        return self.searcher().facets(query, kept[1], self.catalog.top_people(FACET_PEOPLE))
+        if kept is not None and (
+            kept[0] == generation if generation is not None else now - kept[1] <= FREQUENT_LABELS_FOR
+        ):
+            return kept[2]
+        labels = [name for name, _ in self.catalog.labels()[:FACET_LABELS]]
+        self._frequent_labels = (generation, now, labels)
+        return labels
 
     def show(self, key: str) -> ImageRecord | None:
         """An image's record; each face of a named person carries the name as it is now (``PersonName``)."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from pixlens.api.errors import ApiError
 
@@ -26,12 +27,12 @@ def require(scope: str) -> Callable[[Request], Any]:
     """A dependency that lets a request through when its key's scope includes ``scope`` (or keys are off)."""
     needed = SCOPES.index(scope)
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         verify: Verifier | None = request.app.state.verify
-        if verify is None:  # open: loopback only, said at start
+        if verify is None:  # open: loopback only, said at start (answered in the event loop, no worker thread)
             return
         key = presented_key(request)
-        granted = verify(key)
+        granted = await run_in_threadpool(verify, key)  # reads the catalog
         if granted is None:
             why = "an API key is needed" if key is None else "unknown or revoked API key"
             raise ApiError(401, "unauthorized", f"{why}: send it as Authorization: Bearer KEY or X-Api-Key: KEY")

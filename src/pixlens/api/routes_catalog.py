@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from pixlens import shapes
 from pixlens.api import models
@@ -20,7 +20,7 @@ RECENT = 100  # failures listed by /v1/stats
 
 
 @router.get("/search", response_model=models.SearchAnswer, dependencies=READ, tags=["search"])
-def search(
+async def search(
     rt: RuntimeDep,
     q: Annotated[str, Query(description="The query language of pixlens search; empty: every image")] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -28,9 +28,16 @@ def search(
     facets: Annotated[bool, Query(description="Count labels, colours... over the whole result")] = True,
 ) -> Any:
     """Images matching a query, best first, a page at a time, with facet counts over the whole result."""
-    result = rt.lens.search(q, limit=limit, cursor=cursor or None)
-    names = shapes.naming(result.hits, rt.lens.catalog.person_names, rt.lens.taxonomy.categories)
-    return shapes.search_page(result, rt.lens.facets(q) if facets else None, names)
+
+    def answer() -> bytes:
+        result = rt.lens.search(q, limit=limit, cursor=cursor or None)
+        names = shapes.naming(result.hits, rt.lens.catalog.person_names, rt.lens.taxonomy.categories)
+        page = shapes.search_page(result, rt.lens.facets(q) if facets else None, names)
+        return models.SearchAnswer.model_validate(page).model_dump_json().encode()
+
+    # Computed in a worker thread, once per catalog generation (pixlens.api.answers): the event loop only looks up.
+    body = await rt.answers.answer(("search", q, limit, cursor or None, facets), answer)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/duplicates", response_model=models.DuplicatesAnswer, dependencies=READ, tags=["search"])

@@ -53,7 +53,8 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """(async: a dependency that only looks something up costs no trip to a worker thread)"""
     found: Runtime = request.app.state.runtime
     return found
 

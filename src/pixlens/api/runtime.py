@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from queue import Queue
 
+from pixlens.api.answers import AnswerCache
 from pixlens.api.metrics import Metrics
 from pixlens.pipeline import Job, Outcome, Result
 from pixlens.record import Status
@@ -37,6 +38,8 @@ class Runtime:
         self.intake: Queue[Job] = Queue()
         self.stop_event = threading.Event()
         self.metrics = Metrics(self.queue_depth)
+        api = lens.settings.api
+        self.answers = AnswerCache(lens.catalog.generation, api.search_cache_answers, api.search_cache_mb << 20)
         self.finished: collections.deque[float] = collections.deque()
         self.error: str | None = None  # why the workers stopped, when they did
         # Called in a thread of their own after images were analysed (and every few seconds): the saved-search

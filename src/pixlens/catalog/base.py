@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,6 +151,11 @@ class Catalog(Protocol):
 
     def label_names(self) -> list[str]:
         """Every label name the index holds."""
+
+    def generation(self) -> Hashable | None:
+        """A token that changes whenever a write to the catalog is committed (by this process or another), so that
+        an answer computed after reading it may be reused while it stays the same; None: this catalog cannot tell
+        cheaply (answers are never reused)."""
 
     def entries(self, prefix: str) -> list[str]:
         """Every index entry that starts with ``prefix`` (``taken:``, ``place:``...), sorted."""

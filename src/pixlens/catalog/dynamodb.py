@@ -281,6 +281,10 @@ class DynamoCatalog:
     def label_names(self) -> list[str]:
         return self._entries()[1]
 
+    def generation(self) -> None:
+        """Not known cheaply here (it would be a round trip to the server): answers are never reused."""
+        return None
+
     def entries(self, prefix: str) -> list[str]:
         every = self._entries()[2]
         return every[bisect.bisect_left(every, prefix) : bisect.bisect_left(every, prefix + "\U0010ffff")]

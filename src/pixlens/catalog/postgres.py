@@ -204,6 +204,10 @@ class PostgresCatalog(SqlCatalog):
         ids = np.fromiter((row[0] for row in rows), np.uint32, len(rows))
         return Posting.from_rows(ids, np.full(len(rows), 100.0)) if len(rows) else Posting.empty()
 
+    def generation(self) -> None:
+        """Not known cheaply here (it would be a round trip to the server): answers are never reused."""
+        return None
+
     def stats(self) -> dict[str, object]:
         by_status = self.status_counts()
         (counts,) = self._read(

@@ -181,6 +181,8 @@ class SqliteCatalog(SqlCatalog):
         self._postings = Postings(SQLITE)
         self._postings_lock = threading.Lock()
         self._postings_writer: sqlite3.Connection | None = None
+        self._watcher: sqlite3.Connection | None = None  # never writes: its data_version moves with every commit
+        self._watcher_lock = threading.Lock()
         self._writer = self._connect()
         self.access = AccessTables(SQLITE, self._read, self._write, arrival="rowid")
         try:
@@ -418,6 +420,17 @@ class SqliteCatalog(SqlCatalog):
             pass
         finally:
             self._postings_lock.release()
+
+    def generation(self) -> int:
+        """SQLite's ``data_version`` as a connection that never writes sees it: it changes at every commit of any
+        other connection, in this process or another (microseconds: no table is read)."""
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = self._connect()
+            try:
+                return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise catalog_error(exc, self.path, "read") from exc
 
     def stats(self) -> dict[str, object]:
         by_status = self.status_counts()
