@@ -71,6 +71,7 @@ from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 from rapidocr_onnxruntime.utils import OrtInferSession, read_yaml
 
 from pixlens.analysis.rects import Rect, share
+from pixlens.analysis.runtime import session_options
 from pixlens.analysis.spaces import pitch, restore_spaces
 from pixlens.analysis.textgate import Mask, regions_of_interest, stroke_candidates, without_touching
 from pixlens.config import Settings, TextSettings
@@ -141,18 +142,12 @@ class Line:
 
 
 def _session(model: str, threads: int) -> Any:
-    """A rapidocr ``OrtInferSession`` around a session built with pixlens's threading options."""
-    options = ort.SessionOptions()
+    """A rapidocr ``OrtInferSession`` around a session built with pixlens's options (``runtime.session_options``)."""
+    path = _PACKAGE / model
+    options = session_options(path, threads)
     options.log_severity_level = 3
-    options.enable_cpu_mem_arena = False
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     wrapper = OrtInferSession.__new__(OrtInferSession)
-    wrapper.session = ort.InferenceSession(
-        str(_PACKAGE / model), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    wrapper.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     return wrapper
 
 
