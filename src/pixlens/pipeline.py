@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pixlens.allocator import release_free_memory
 from pixlens.analysis.base import FAILED, Analyzer
 from pixlens.catalog.base import Catalog
 from pixlens.errors import DecodeError, PixlensError, StoreError
@@ -201,6 +202,8 @@ class Pipeline:
         if vanished:
             self.catalog.delete(vanished)
         self._release(dropped)
+        if todo:
+            release_free_memory()  # what the batch's images and model runs freed goes back to the system
         return results
 
     def forget(self, keys: Iterable[str]) -> int:

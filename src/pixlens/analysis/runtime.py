@@ -61,13 +61,14 @@ def _sha256(path: Path) -> str:
 
 
 # ONNX Runtime's CPU arena keeps the memory of a model's largest run for the next one. For a model whose input
-# shape never changes (the classifier's batches, the detector's 512 x 512 square, open_nsfw's 224 x 224 batches)
+# shape hardly changes (the labels' classifier on batches of images, their detector on a 512 x 512 square)
 # that is the right trade: the same memory serves every run, and each run is faster (the detector: 58 ms of CPU
 # per run with it, 76 ms without). A model fed a different shape at every run grows it instead, and an arena
 # never gives memory back: P-Net over every level of an image pyramid, R-Net and O-Net over however many
 # candidate boxes a batch had, faceres over its faces, the text detector over every size of region, the text
-# line classifier and recogniser over every width of line. These run without it: their memory goes back to the
-# allocator after each run (docs/PERFORMANCE.md, "Memory").
+# line classifier and recogniser over every width of line. These run without it, and so does open_nsfw (its
+# arena held 60 MB for good to save 2-3 ms per image, next to the ~500 ms every analyser takes): their memory
+# goes back to the allocator after each run (docs/PERFORMANCE.md, "Memory").
 WITHOUT_ARENA = frozenset(
     {
         "pnet.onnx",
@@ -77,6 +78,7 @@ WITHOUT_ARENA = frozenset(
         "ch_PP-OCRv4_det_infer.onnx",
         "ch_ppocr_mobile_v2.0_cls_infer.onnx",
         "ch_PP-OCRv4_rec_infer.onnx",
+        "open-nsfw.onnx",
     }
 )
 
