@@ -16,7 +16,8 @@ from pixlens.analysis import mtcnn, runtime
 from pixlens.analysis.runtime import WITHOUT_ARENA, OnnxModel, model_dir, model_path, uses_arena
 from pixlens.analysis.text import TextAnalyzer
 from pixlens.config import load_settings
-from pixlens.imageio import decode
+from pixlens.imageio import DecodeLimits, decode
+from pixlens.record import ImageRecord
 from pixlens.service import Pixlens
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -116,3 +117,33 @@ def test_arena_choice_is_made_in_one_place() -> None:
     sources = (Path(runtime.__file__).parent).glob("*.py")
     builders = [path.name for path in sources if "SessionOptions()" in path.read_text()]
     assert builders == ["runtime.py"]
+
+
+class _Recorder:
+    """An analyser that notes which analysers' inputs the batch still holds while it runs."""
+
+    fields: tuple[str, ...] = ()
+    version = "1"
+
+    def __init__(self, name: str, after: tuple[str, ...], batch: list[pipeline.Prepared], seen: dict[str, Any]) -> None:
+        self.name, self.after, self.batch, self.seen = name, after, batch, seen
+
+    def prepare(self, image: Any) -> Any:
+        return self.name
+
+    def analyze(self, prepared: Any) -> list[dict[str, Any]]:
+        self.seen[self.name] = [sorted(item.inputs) for item in self.batch]
+        return [{} for _ in prepared]
+
+
+def test_an_analysers_inputs_go_as_soon_as_it_has_run() -> None:
+    """The labels' detector canvases do not wait in memory while the text and face models run on the batch."""
+    batch = [pipeline.Prepared(pipeline.Job(f"{i}.jpg"), ImageRecord(ImageName=f"{i}.jpg")) for i in range(2)]
+    seen: dict[str, Any] = {}
+    first = _Recorder("first", (), batch, seen)
+    second = _Recorder("second", ("first",), batch, seen)
+    for item in batch:
+        item.inputs = {"first": "a", "second": "b"}
+    runner = pipeline.Pipeline(None, None, [first, second], DecodeLimits(), parallel=1)  # type: ignore[arg-type]
+    runner._run_models(batch)
+    assert seen == {"first": [["second"], ["second"]], "second": [[], []]}

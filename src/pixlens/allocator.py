@@ -7,8 +7,9 @@ arena of its own, up to 8 per core, and an arena keeps what was freed in it for 
 12-megapixel photos the process kept growing by the images analysed (1.5 GB after 30, 1.9 GB after 90) though
 what it held alive stayed the same. Two things keep it level (docs/PERFORMANCE.md, "Memory"):
 
-- :func:`limit_arenas`: the threads share a few arenas (``malloc_arenas``; glibc's ``MALLOC_ARENA_MAX``), so
-  memory one thread freed serves the next;
+- :func:`limit_arenas`: the threads share one arena (``malloc_arenas``; glibc's ``MALLOC_ARENA_MAX``), so
+  memory one thread freed serves the next (on 2 cores, 1 arena was no slower than 2 or 16: the threads' big
+  allocations are few, the work between them long);
 - :func:`release_free_memory` after each batch: free pages go back to the system (``malloc_trim``).
 """
 

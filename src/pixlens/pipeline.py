@@ -251,6 +251,8 @@ class Pipeline:
         with lock:
             items = [item for item in todo if analyzer.name in item.inputs and not self._gated(analyzer, item)]
             inputs = [self._focused(analyzer, item) for item in items]
+            for item in todo:  # its inputs go when its run ends, not with the batch's last analyser
+                item.inputs.pop(analyzer.name, None)
         if not items:
             return
         started = time.perf_counter()
