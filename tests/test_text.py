@@ -236,7 +236,7 @@ def test_small_text_on_a_photo_is_read_through_the_cascade(analyzer: TextAnalyze
     image = decode((SAMPLES / "000000012667.jpg").read_bytes())
     prepared = analyzer.prepare(image)
     assert prepared.cheap is not None
-    assert analyzer.detector.boxes(prepared.cheap, prepared.image.shape[:2], cheap=True) == []
+    assert analyzer.detector.boxes(analyzer.cheap_input(prepared), prepared.image.shape[:2], cheap=True) == []
     result = analyzer.analyze([prepared])[0]
     assert [entry["DetectedText"] for entry in lines(result)] == ["PHILIPS"]
     assert result["Skipped"]["text.detection"].startswith("full pass only in")

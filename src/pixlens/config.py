@@ -336,6 +336,13 @@ class Settings(BaseSettings):
         description="Analysers run at once on a batch (those that do not wait for another's results); 1: in turn.",
     )
     batch_size: int = Field(8, ge=1, le=256, description="Images per model batch.")
+    malloc_arenas: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="glibc malloc arenas the pipeline's threads share (0: glibc's default, 8 per core); fewer keep "
+        "less freed memory (docs/PERFORMANCE.md, Memory). Set for the whole process when the models load.",
+    )
     watch_settle_seconds: float = Field(
         1.0, ge=0, le=60, description="The watcher analyses a file once it has been quiet this long."
     )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pixlens.allocator import release_free_memory
 from pixlens.analysis.base import FAILED, Analyzer
 from pixlens.catalog.base import Catalog
 from pixlens.errors import DecodeError, PixlensError, StoreError
@@ -201,6 +202,8 @@ class Pipeline:
         if vanished:
             self.catalog.delete(vanished)
         self._release(dropped)
+        if todo:
+            release_free_memory()  # what the batch's images and model runs freed goes back to the system
         return results
 
     def forget(self, keys: Iterable[str]) -> int:
@@ -248,6 +251,8 @@ class Pipeline:
         with lock:
             items = [item for item in todo if analyzer.name in item.inputs and not self._gated(analyzer, item)]
             inputs = [self._focused(analyzer, item) for item in items]
+            for item in todo:  # its inputs go when its run ends, not with the batch's last analyser
+                item.inputs.pop(analyzer.name, None)
         if not items:
             return
         started = time.perf_counter()

@@ -20,6 +20,7 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import BinaryIO
 
+from pixlens.allocator import limit_arenas
 from pixlens.analysis.base import create_analyzers
 from pixlens.analysis.taxonomy import Taxonomy
 from pixlens.analysis.thumbnail import ThumbnailPlace, thumbnail_place
@@ -154,6 +155,7 @@ class Pixlens:
     def pipeline(self) -> Pipeline:
         decode = self.settings.decode
         limits = DecodeLimits(decode.max_bytes, decode.max_pixels, decode.min_side, decode.work_size)
+        limit_arenas(self.settings.malloc_arenas)  # before the pipeline's threads allocate
         analyzers = create_analyzers(self.settings)
         return Pipeline(self.store, self.catalog, analyzers, limits, self.settings.parallel_analyzers)
 

@@ -18,7 +18,8 @@ of MTCNN's 0.6 (the only difference between the modes; the faces found are the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ P_THRESHOLD, R_THRESHOLD, O_THRESHOLD = 0.6, 0.7, 0.7  # MTCNN's own
 # With the gate on, R-Net sees only P-Net cells from this probability: on the 30 samples the same faces with the
 # same confidences, and a third fewer R-Net crops (the bulk of the cascade's work after P-Net itself).
 P_GATE = 0.7
+CROP_BATCH = 256  # R-Net and O-Net run over at most this many candidate crops at once
 
 
 def normalise(pixels: np.ndarray[Any, Any]) -> Array:
@@ -43,24 +45,27 @@ def normalise(pixels: np.ndarray[Any, Any]) -> Array:
 
 @dataclass
 class Pyramid:
-    """What P-Net needs for one image (built in a decode thread)."""
+    """An image to search for faces. P-Net's inputs, one per level of its pyramid, are made one at a time as
+    the search reaches them (all levels of a batch's images at once took ~7 MB per 1-MP image)."""
 
     image: Image.Image
-    levels: list[tuple[float, Array]] = field(default_factory=list)  # (scale, [1, W, H, 3] input)
+    min_size: int = 20
+
+    def levels(self) -> Iterator[tuple[float, Array]]:
+        """(scale, [1, W, H, 3] input) per level, largest first."""
+        width, height = self.image.size
+        scale = 12.0 / self.min_size
+        side = min(width, height) * scale
+        while side >= 12:
+            size = (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale))))
+            resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+            yield scale, normalise(np.asarray(self.image.resize(size, resample))[None])
+            scale *= FACTOR
+            side *= FACTOR
 
 
 def pyramid(image: Image.Image, min_size: int) -> Pyramid:
-    width, height = image.size
-    scale = 12.0 / min_size
-    side = min(width, height) * scale
-    result = Pyramid(image)
-    while side >= 12:
-        size = (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale))))
-        pixels = np.asarray(image.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR))
-        result.levels.append((scale, normalise(pixels[None])))
-        scale *= FACTOR
-        side *= FACTOR
-    return result
+    return Pyramid(image, min_size)
 
 
 @dataclass
@@ -149,7 +154,7 @@ class Mtcnn:
         """P-Net candidates [N, 5] (x1, y1, x2, y2, score), squared."""
         found: list[np.ndarray[Any, Any]] = []
         admit = P_GATE if gate else P_THRESHOLD
-        for scale, tensor in item.levels:
+        for scale, tensor in item.levels():
             reg_t, prob_t = self.pnet.run(tensor)
             prob = prob_t[0, :, :, 1].T  # back to [h, w]
             reg = np.swapaxes(reg_t[0], 0, 1)  # [h, w, 4]
@@ -237,7 +242,10 @@ class Mtcnn:
         batch = np.concatenate(
             [_crops(item.image, boxes, size) for item, boxes in zip(items, candidates, strict=True) if len(boxes)]
         )
-        outputs = model.run(batch)
+        # In runs of at most CROP_BATCH crops: a batch of 8 photos can hold thousands of candidates, and one run
+        # over all of them took 200-400 MB for R-Net's activations; each crop's outputs are the same either way.
+        runs = [model.run(batch[start : start + CROP_BATCH]) for start in range(0, len(batch), CROP_BATCH)]
+        outputs = [np.concatenate([run[index] for run in runs]) for index in range(len(runs[0]))]
         prob = outputs[-1][:, 1]
         reg = outputs[0]
         splits = np.cumsum(counts)[:-1]

@@ -60,22 +60,60 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# ONNX Runtime's CPU arena keeps the memory of a model's largest run for the next one. For a model whose input
+# shape hardly changes (the labels' classifier on batches of images, their detector on a 512 x 512 square)
+# that is the right trade: the same memory serves every run, and each run is faster (the detector: 58 ms of CPU
+# per run with it, 76 ms without). A model fed a different shape at every run grows it instead, and an arena
+# never gives memory back: P-Net over every level of an image pyramid, R-Net and O-Net over however many
+# candidate boxes a batch had, faceres over its faces, the text detector over every size of region, the text
+# line classifier and recogniser over every width of line. These run without it, and so does open_nsfw (its
+# arena held 60 MB for good to save 2-3 ms per image, next to the ~500 ms every analyser takes): their memory
+# goes back to the allocator after each run (docs/PERFORMANCE.md, "Memory").
+WITHOUT_ARENA = frozenset(
+    {
+        "pnet.onnx",
+        "rnet.onnx",
+        "onet.onnx",
+        "faceres.onnx",
+        "ch_PP-OCRv4_det_infer.onnx",
+        "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "ch_PP-OCRv4_rec_infer.onnx",
+        "open-nsfw.onnx",
+    }
+)
+
+
+def uses_arena(path: Path) -> bool:
+    """Whether the session of the model file ``path`` keeps ONNX Runtime's CPU memory arena (see WITHOUT_ARENA)."""
+    return path.name not in WITHOUT_ARENA
+
+
+def session_options(path: Path, threads: int) -> Any:
+    """The ONNX Runtime session options of every pixlens model: threads, spinning, precision and memory."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    # Sessions alternate (classifier, detector, ...): spinning threads of an idle session steal the cores
+    # of the busy one; with the default the detector ran almost 2x slower.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = uses_arena(path)
+    add_int8_precision(options)
+    return options
+
+
 class OnnxModel:
     """One ONNX Runtime session with the settings that suit several models sharing a few CPU cores."""
 
     def __init__(self, path: Path, threads: int) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        # Sessions alternate (classifier, detector, ...): spinning threads of an idle session steal the cores
-        # of the busy one; with the default the detector ran almost 2x slower.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        add_int8_precision(options)
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), session_options(path, threads), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load model {path.name}: {exc}") from exc
         self.input_name: str = self.session.get_inputs()[0].name

@@ -55,6 +55,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ from typing import Any
 import cv2
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 from rapidocr_onnxruntime.ch_ppocr_cls import TextClassifier
 from rapidocr_onnxruntime.ch_ppocr_cls.utils import ClsPostProcess
 from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
@@ -71,6 +73,7 @@ from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 from rapidocr_onnxruntime.utils import OrtInferSession, read_yaml
 
 from pixlens.analysis.rects import Rect, share
+from pixlens.analysis.runtime import session_options
 from pixlens.analysis.spaces import pitch, restore_spaces
 from pixlens.analysis.textgate import Mask, regions_of_interest, stroke_candidates, without_touching
 from pixlens.config import Settings, TextSettings
@@ -114,9 +117,23 @@ for _name in ("RapidOCR", "OrtInferSession"):  # rapidocr's loggers print at DEB
 
 @dataclass
 class Prepared:
-    image: BGR  # the working copy, BGR as the models expect
-    cheap: Tensor | None  # the cheap pass's detector input (None without the cascade)
+    """One image's input, as small as it can wait in the pipeline's window: the RGB working copy that the other
+    analysers share (its BGR copy is made when the image is analysed), the cheap pass's picture not yet turned
+    into floats (a quarter of the size)."""
+
+    picture: Image.Image  # the working copy, RGB
+    cheap: BGR | None  # the cheap pass's picture, resized for the detector (None without the cascade)
     strokes: Mask | None  # word-like strokes at working size (None without the cascade)
+
+    @cached_property
+    def image(self) -> BGR:
+        """The working copy, BGR as the models expect."""
+        return _bgr(self.picture)
+
+
+def _bgr(picture: Image.Image) -> BGR:
+    bgr: BGR = np.ascontiguousarray(np.asarray(picture, dtype=np.uint8)[:, :, ::-1])
+    return bgr
 
 
 @dataclass
@@ -141,18 +158,12 @@ class Line:
 
 
 def _session(model: str, threads: int) -> Any:
-    """A rapidocr ``OrtInferSession`` around a session built with pixlens's threading options."""
-    options = ort.SessionOptions()
+    """A rapidocr ``OrtInferSession`` around a session built with pixlens's options (``runtime.session_options``)."""
+    path = _PACKAGE / model
+    options = session_options(path, threads)
     options.log_severity_level = 3
-    options.enable_cpu_mem_arena = False
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     wrapper = OrtInferSession.__new__(OrtInferSession)
-    wrapper.session = ort.InferenceSession(
-        str(_PACKAGE / model), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    wrapper.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     return wrapper
 
 
@@ -254,10 +265,10 @@ class TextAnalyzer:
 
     # -- the Analyzer interface ---------------------------------------------------------------------------------
     def prepare(self, image: DecodedImage) -> Prepared:
-        bgr: BGR = np.ascontiguousarray(np.asarray(image.image, dtype=np.uint8)[:, :, ::-1])
         if not self.cascade:
-            return Prepared(bgr, None, None)
-        return Prepared(bgr, self._cheap_pre(bgr), stroke_candidates(bgr))
+            return Prepared(image.image, None, None)
+        bgr = _bgr(image.image)
+        return Prepared(image.image, self._cheap_pre.resize(bgr), stroke_candidates(bgr))
 
     def analyze(self, prepared: Sequence[Any]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = [{"TextDetections": []} for _ in prepared]
@@ -296,11 +307,11 @@ class TextAnalyzer:
         if item.cheap is None or item.strokes is None:
             return None
         shape = item.image.shape[:2]
-        scale = item.cheap.shape[2] / shape[0]  # cheap-input pixels per working pixel
+        scale = item.cheap.shape[0] / shape[0]  # cheap-input pixels per working pixel
         mask, covered = item.strokes.copy(), np.zeros_like(item.strokes)
         seen: list[Quad] = []
         found = 0
-        for quad in self.detector.boxes(item.cheap, shape, cheap=True):
+        for quad in self.detector.boxes(self.cheap_input(item), shape, cheap=True):
             if not _text_like(quad, shape):
                 continue
             found += 1
@@ -311,6 +322,12 @@ class TextAnalyzer:
             else:
                 cv2.fillPoly(mask, corners, 1)
         return Plan(seen, regions_of_interest(without_touching(mask, covered)), found)
+
+    def cheap_input(self, item: Prepared) -> Tensor:
+        """The cheap pass's detector input (an image prepared with the cascade)."""
+        if item.cheap is None:
+            raise ValueError("this image was prepared without the cascade: it has no cheap pass")
+        return self._normalized(item.cheap)
 
     def _texture_only(self, image: BGR) -> bool:
         """Whether the detector at working size, between the cheap pass and the full one (a third of the
