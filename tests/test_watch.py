@@ -127,7 +127,8 @@ def test_watch_analyses_arrivals_reanalyses_overwrites_and_forgets_deletions(len
 
         (store / "arrived.jpg").unlink()
         wait_for("arrived.jpg leaves the catalog", watching.gone("arrived.jpg"))
-        assert ("deleted", "arrived.jpg") in watching.events
+        # reported just after the catalog forgot it, from the watcher's thread
+        wait_for("the deletion is reported", lambda: ("deleted", "arrived.jpg") in watching.events)
         assert "arrived.jpg" not in {hit.key for hit in lens.search("bus").hits}
 
         (store / ".hidden.jpg").write_bytes((SAMPLES / CAT).read_bytes())  # hidden files are not images

@@ -30,9 +30,11 @@ async def search(
     """Images matching a query, best first, a page at a time, with facet counts over the whole result."""
 
     def answer() -> bytes:
-        result = rt.lens.search(q, limit=limit, cursor=cursor or None)
-        names = shapes.naming(result.hits, rt.lens.catalog.person_names, rt.lens.taxonomy.categories)
-        page = shapes.search_page(result, rt.lens.facets(q) if facets else None, names)
+        with rt.lens.catalog.snapshot():  # the hits, their total and the facets of one state of the catalog
+            result = rt.lens.search(q, limit=limit, cursor=cursor or None)
+            counts = rt.lens.facets(q) if facets else None
+            names = shapes.naming(result.hits, rt.lens.catalog.person_names, rt.lens.taxonomy.categories)
+        page = shapes.search_page(result, counts, names)
         return models.SearchAnswer.model_validate(page).model_dump_json().encode()
 
     # Computed in a worker thread, once per catalog generation (pixlens.api.answers): the event loop only looks up.

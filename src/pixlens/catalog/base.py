@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -237,6 +238,10 @@ class Catalog(Protocol):
 
     def deliveries(self, hook: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         """The most recent deliveries (of one hook, by name), newest first."""
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        """Several reads on this thread that see one state of the catalog (a search and its facets); a catalog
+        without read transactions (DynamoDB) gives each read its own."""
 
     def check(self) -> list[str]:
         """A full consistency check: every problem found, as sentences (empty: sound)."""

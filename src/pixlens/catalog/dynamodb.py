@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 import secrets
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -409,6 +409,9 @@ class DynamoCatalog:
         from pixlens.catalog.dynamodb_check import check_catalog
 
         return check_catalog(self)
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        return nullcontext()  # eventually consistent reads: there is no one state to hold
 
     def close(self) -> None:
         try:

@@ -15,7 +15,7 @@ people follow ``vector_upkeep.py``; the local vector index lives in the pixlens 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -232,6 +232,9 @@ class PostgresCatalog(SqlCatalog):
         """The catalog's own rules, each a count of the rows that break it (PostgreSQL checks its own pages)."""
         with self.db.snapshot():
             return broken_rules(lambda sql: int(self._read(sql)[0][0]), RULES)
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        return self.db.snapshot()
 
     def close(self) -> None:
         try:

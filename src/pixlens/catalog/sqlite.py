@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -451,6 +451,9 @@ class SqliteCatalog(SqlCatalog):
     def check(self) -> list[str]:
         """A full check (reads the whole file): every problem found, as sentences; empty when the catalog is sound."""
         return check_catalog(self._reader(), self.path)
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        return self._snapshot()
 
     def close(self) -> None:
         try:
