@@ -7,6 +7,7 @@ Precedence, highest first: values given in code or on the command line, ``PIXLEN
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,24 @@ class LabelSettings(Section):
     exclude_labels: list[str] = Field(default_factory=list, description="Drop these labels (and children).")
     include_categories: list[str] = Field(default_factory=list, description="Keep only labels in these categories.")
     exclude_categories: list[str] = Field(default_factory=list, description="Drop labels in these categories.")
+
+    def admits(self, lineage: Iterable[str], categories: Iterable[str]) -> bool:
+        """Whether a label passes the filters: a label name matches the label or any of its parents (``lineage``:
+        the label's name and its parents' names); a category, any of the label's categories; any case. One rule
+        for every analysis backend."""
+        names = {name.casefold() for name in lineage}
+        kinds = {category.casefold() for category in categories}
+
+        def hits(wanted: list[str], have: set[str]) -> bool:
+            return any(each.casefold() in have for each in wanted)
+
+        if self.include_labels and not hits(self.include_labels, names):
+            return False
+        if self.exclude_labels and hits(self.exclude_labels, names):
+            return False
+        if self.include_categories and not hits(self.include_categories, kinds):
+            return False
+        return not (self.exclude_categories and hits(self.exclude_categories, kinds))
 
 
 class TextSettings(Section):

@@ -205,21 +205,8 @@ class LabelAnalyzer:
         )
 
     def _wanted(self, name: str) -> bool:
-        settings = self.settings
         info = self.taxonomy.info(name)
-        lineage = {n.casefold() for n in (name, *info.parents)}
-        categories = {c.casefold() for c in info.categories}
-
-        def hits(wanted: list[str], have: set[str]) -> bool:
-            return any(w.casefold() in have for w in wanted)
-
-        if settings.include_labels and not hits(settings.include_labels, lineage):
-            return False
-        if settings.exclude_labels and hits(settings.exclude_labels, lineage):
-            return False
-        if settings.include_categories and not hits(settings.include_categories, categories):
-            return False
-        return not (settings.exclude_categories and hits(settings.exclude_categories, categories))
+        return self.settings.admits((name, *info.parents), info.categories)
 
 
 def _to_image(detection: Detection, view: View) -> Detection:

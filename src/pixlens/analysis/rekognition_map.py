@@ -90,19 +90,8 @@ def _box(raw: Response) -> BoundingBox:
 def wanted(label: Label, settings: LabelSettings) -> bool:
     """The label filters as the bundled labels apply them: a label name matches the label or any of its parents;
     a category, any of its categories (case-insensitive)."""
-    lineage = {name.casefold() for name in (label.Name, *(parent.Name for parent in label.Parents))}
-    categories = {category.Name.casefold() for category in label.Categories}
-
-    def hits(names: list[str], have: set[str]) -> bool:
-        return any(name.casefold() in have for name in names)
-
-    if settings.include_labels and not hits(settings.include_labels, lineage):
-        return False
-    if settings.exclude_labels and hits(settings.exclude_labels, lineage):
-        return False
-    if settings.include_categories and not hits(settings.include_categories, categories):
-        return False
-    return not (settings.exclude_categories and hits(settings.exclude_categories, categories))
+    lineage = (label.Name, *(parent.Name for parent in label.Parents))
+    return settings.admits(lineage, (category.Name for category in label.Categories))
 
 
 def label_model_version(response: Response) -> str:
