@@ -11,6 +11,7 @@ adapter stores row by row is tested beside it (``test_catalog.py``, ``test_catal
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -71,6 +72,22 @@ def filled(catalog: Catalog) -> Catalog:
 
 
 # --- records, deletes, states -------------------------------------------------------------------------------
+
+
+def test_reads_in_a_snapshot_see_one_state(catalog: Catalog, request: pytest.FixtureRequest) -> None:
+    """A search and its facets read in one snapshot agree, whatever is written meanwhile (DynamoDB's reads are
+    eventually consistent: it has no snapshot to hold)."""
+    if request.node.callspec.params["catalog"] == "dynamodb":
+        pytest.skip("DynamoDB has no read transactions")
+    catalog.put([record("a.jpg", label("Dog", 90.0))])
+    with catalog.snapshot():
+        assert count(catalog, "dog") == 1
+        writer = threading.Thread(target=lambda: catalog.put([record("b.jpg", label("Dog", 80.0))]))
+        writer.start()
+        writer.join()
+        assert count(catalog, "dog") == 1
+        assert keys(find(catalog, "dog")) == ["a.jpg"]
+    assert count(catalog, "dog") == 2
 
 
 def test_put_get_round_trip(catalog: Catalog) -> None:
